@@ -11,6 +11,8 @@ Sites (all plain attributes, so plugins swap modules instead of monkeypatching):
     blocks[i].mlp_norm         RMSNorm before the MLP
     blocks[i].mlp              the MLP; .gate/.up/.down linears and .act (elementwise activation)
     norm, lm_head              final norm and output projection (tied to embed when configured)
+    output_act                 logits -> logits whose softmax is the output distribution (identity
+                               for softmax; output normalisers such as StableMax go here)
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class RMSNorm(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(dim))
         self.eps = eps
+
+    def reset_parameters(self) -> None:
+        torch.nn.init.ones_(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
@@ -146,6 +151,7 @@ class Decoder(nn.Module):
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.embed.weight
+        self.output_act: nn.Module = nn.Identity()  # logits -> values whose softmax is the output distribution
         self.rotary = Rotary(cfg)
         self.scale = cfg.head_dim ** -0.5  # type: ignore[operator]
 
@@ -207,8 +213,28 @@ class Decoder(nn.Module):
             x = blk(x, cos, sin, ctx)
             if output_hidden:
                 hidden.append(x)
-        logits = self.lm_head(self.norm(x)).float()
+        logits = self.output_act(self.lm_head(self.norm(x)).float())
         return DecoderOutput(logits=logits, hidden=hidden, attentions=ctx.weights)
 
     def new_cache(self) -> KVCache:
-        return KVCache(len(self.blocks))
+        cache = KVCache(len(self.blocks))
+        cache.kv_bits = self.kv_bits()
+        return cache
+
+    def kv_bits(self) -> float:
+        """Bits per cached element as the KV path stores them (a KV quantizer's ``bits``)."""
+        native = torch.finfo(self.dtype).bits
+        return float(min(getattr(b.attn.kv_path, "bits", native) for b in self.blocks))
+
+    @torch.no_grad()
+    def prefill(self, context_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> KVCache:
+        """The fixed-context workflow: run a long context once, let every attention module process
+        its layer's cached prefix offline (``on_prefix``), freeze it. Queries then run on
+        ``cache.fork()`` so the prefix is shared, never recomputed or modified."""
+        cache = self.new_cache()
+        self(context_ids, attention_mask=attention_mask, cache=cache)
+        for i, blk in enumerate(self.blocks):
+            hook = getattr(blk.attn.core, "on_prefix", None)
+            if hook is not None:
+                hook(cache.keys[i], cache.values[i], cache.layer_state[i], i)
+        return cache.freeze()

@@ -1,0 +1,156 @@
+"""Quantized modules shared by quantizers: round-to-nearest weight codes, per-token activations, KV.
+
+The arithmetic is round-to-nearest on a uniform grid, symmetric (zero point fixed at the grid's
+middle) or asymmetric (min/max), over groups along the input dimension (group_size = -1: one
+group per output channel). Weight codes are stored as integers (two 4-bit codes per byte where
+bits <= 4) with fp16 scales and zero points, so the saved state is the real packed model.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .kinds.quantizer import QuantizedModule
+
+FULL = 16  # bits meaning "not quantized"
+
+
+def qparams(x: torch.Tensor, bits: int, asym: bool, clip: float | torch.Tensor = 1.0):
+    """Scale and zero point per row of ``x`` (last dim reduced) for a ``bits``-bit grid."""
+    if asym:
+        hi = x.amax(-1, keepdim=True).clamp(min=0) * clip
+        lo = x.amin(-1, keepdim=True).clamp(max=0) * clip
+        scale = ((hi - lo) / (2**bits - 1)).clamp(min=1e-8)
+        zero = torch.round(-lo / scale)
+    else:
+        m = x.abs().amax(-1, keepdim=True) * clip
+        scale = (m / (2 ** (bits - 1) - 1)).clamp(min=1e-8)
+        zero = torch.full_like(scale, 2 ** (bits - 1))
+    return scale, zero
+
+
+def quantize_codes(x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, bits: int) -> torch.Tensor:
+    return torch.clamp(torch.round(x / scale) + zero, 0, 2**bits - 1)
+
+
+def fake_quant(x: torch.Tensor, bits: int, asym: bool, group_size: int = -1,
+               clip: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """Quantize-dequantize along the last dim in groups (straight-through gradient)."""
+    if bits >= FULL:
+        return x
+    shape = x.shape
+    g = shape[-1] if group_size in (-1, 0) else group_size
+    if shape[-1] % g:
+        raise ValueError(f"last dimension {shape[-1]} is not a multiple of group size {g}")
+    xg = x.reshape(*shape[:-1], shape[-1] // g, g)
+    scale, zero = qparams(xg.detach().float(), bits, asym, clip)
+    q = (quantize_codes(xg.float(), scale, zero, bits) - zero) * scale
+    q = q.to(x.dtype).reshape(shape)
+    return x + (q - x).detach()
+
+
+def pack_codes(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    """uint8 storage: two codes per byte for bits <= 4, one otherwise."""
+    codes = codes.to(torch.uint8)
+    if bits > 4:
+        return codes
+    if codes.shape[-1] % 2:
+        raise ValueError("4-bit packing needs an even number of input features")
+    return codes[..., 0::2] | (codes[..., 1::2] << 4)
+
+
+def unpack_codes(packed: torch.Tensor, bits: int) -> torch.Tensor:
+    if bits > 4:
+        return packed
+    lo, hi = packed & 0x0F, packed >> 4
+    return torch.stack([lo, hi], dim=-1).flatten(-2)
+
+
+class QuantLinear(QuantizedModule):
+    """A linear layer with RTN-quantized weights (packed) and optionally fake-quantized inputs."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool, w_bits: int, group_size: int = -1,
+                 w_asym: bool = False, a_bits: int = FULL, a_asym: bool = False, a_clip: float = 1.0) -> None:
+        super().__init__()
+        if not 2 <= w_bits <= 8:
+            raise ValueError(f"w_bits must be in 2..8 (got {w_bits})")
+        g = in_features if group_size in (-1, 0) else group_size
+        if in_features % g:
+            raise ValueError(f"in_features {in_features} is not a multiple of group_size {g}")
+        self.in_features, self.out_features = in_features, out_features
+        self.w_bits, self.group_size, self.w_asym = w_bits, g, w_asym
+        self.a_bits, self.a_asym, self.a_clip = a_bits, a_asym, a_clip
+        n_groups = in_features // g
+        width = in_features // 2 if w_bits <= 4 else in_features
+        self.register_buffer("qweight", torch.zeros(out_features, width, dtype=torch.uint8))
+        self.register_buffer("scale", torch.ones(out_features, n_groups, dtype=torch.float16))
+        self.register_buffer("zero", torch.zeros(out_features, n_groups, dtype=torch.float16))
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        self._dequant: torch.Tensor | None = None  # cache of the dequantized weight (not saved)
+
+    @classmethod
+    def from_linear(cls, lin: nn.Linear, **kw) -> "QuantLinear":
+        q = cls(lin.in_features, lin.out_features, lin.bias is not None, **kw)
+        q.set_weight(lin.weight.data)
+        if lin.bias is not None:
+            q.bias = nn.Parameter(lin.bias.data.clone())
+        return q.to(lin.weight.device)
+
+    def set_weight(self, w: torch.Tensor, clip: float | torch.Tensor = 1.0) -> None:
+        wg = w.detach().float().reshape(self.out_features, -1, self.group_size)
+        scale, zero = qparams(wg, self.w_bits, self.w_asym, clip)
+        scale, zero = scale.half().float(), zero  # what is stored is what is used
+        codes = quantize_codes(wg, scale, zero, self.w_bits).reshape(self.out_features, -1)
+        self.qweight.copy_(pack_codes(codes, self.w_bits))
+        self.scale.copy_(scale[..., 0].half())
+        self.zero.copy_(zero[..., 0].half())
+        self._dequant = None
+
+    def dequantized_weight(self) -> torch.Tensor:
+        codes = unpack_codes(self.qweight, self.w_bits).float()
+        codes = codes.reshape(self.out_features, -1, self.group_size)
+        w = (codes - self.zero.float()[..., None]) * self.scale.float()[..., None]
+        return w.reshape(self.out_features, self.in_features)
+
+    def _apply(self, fn, recurse=True):  # a dtype/device move invalidates the cache
+        self._dequant = None
+        return super()._apply(fn, recurse)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._dequant = None
+        return super()._load_from_state_dict(*args, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._dequant is None or self.training:
+            self._dequant = self.dequantized_weight()
+        x = fake_quant(x, self.a_bits, self.a_asym, -1, self.a_clip)
+        w = self._dequant.to(x.dtype)
+        return nn.functional.linear(x, w, None if self.bias is None else self.bias.to(x.dtype))
+
+    def weight_bits(self) -> int:
+        n_groups = self.scale.numel()
+        meta = 16 * n_groups * (2 if self.w_asym else 1)
+        return self.out_features * self.in_features * self.w_bits + meta
+
+    def weight_count(self) -> int:
+        return self.out_features * self.in_features
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_features}->{self.out_features}, w{self.w_bits} g{self.group_size}"
+                f"{' asym' if self.w_asym else ''}, a{self.a_bits}")
+
+
+class KVQuant(nn.Module):
+    """KV-path fake quantization: asymmetric, per token and head, in groups along head_dim."""
+
+    def __init__(self, bits: int, group_size: int = -1, asym: bool = True) -> None:
+        super().__init__()
+        self.bits, self.group_size, self.asym = bits, group_size, asym
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+        return (q, fake_quant(k, self.bits, self.asym, self.group_size),
+                fake_quant(v, self.bits, self.asym, self.group_size))
+
+    def extra_repr(self) -> str:
+        return f"kv{self.bits} g{self.group_size}"
