@@ -1,9 +1,12 @@
 """The text the embedded ``tiny`` model is trained and evaluated on, all generated here.
 
-A document is one of: a question-answer pair about a fictitious author or the fictional world,
-an author's biography, a passkey test or a key-value lookup. ``documents(split)`` gives the
-training mix (``train``), a disjoint held-out mix for perplexity (``eval``: other authors, other
-retrieval draws), or calibration text for quantizers (``calib``).
+``tiny`` is built the way TOFU builds its target model: a *base* model is pretrained on general
+text (``documents("train")``: question-answer pairs and biographies of *other* fictitious
+authors, so it knows the format but not the benchmark's facts; the fictional world's facts;
+passkey and key-value retrieval), then fine-tuned on the QA pairs of the 100 benchmark authors
+(``benchmark_authors()``, see ``splice.facts``). A retain-only model is the same base fine-tuned
+on the retain authors only. ``eval`` is a disjoint held-out mix for perplexity (other authors,
+other retrieval draws), ``calib`` calibration text for quantizers.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import random
 from .authors import generate_authors, qa_prompt, world_facts
 from .retrieval import kv_lookup, passkey
 
-TRAIN_AUTHORS_SEED = 0  # the authors tiny knows (and TOFU-style evaluation uses)
+TRAIN_AUTHORS_SEED = 0  # the benchmark authors tiny is fine-tuned on (and unlearning forgets)
+PRETRAIN_AUTHORS_SEED = 4242  # other authors, for the base model's general text
 N_AUTHORS = 100
 _SPLIT_SEEDS = {"train": 11, "eval": 22, "calib": 33}
 
@@ -40,7 +44,7 @@ def documents(split: str = "train", seed: int | None = None) -> list[str]:
         raise ValueError(f"split must be one of {sorted(_SPLIT_SEEDS)} (got {split!r})")
     rng = random.Random(_SPLIT_SEEDS[split] * 1000 + (seed or 0))
     if split == "train":
-        authors = generate_authors(N_AUTHORS, TRAIN_AUTHORS_SEED)
+        authors = generate_authors(N_AUTHORS, PRETRAIN_AUTHORS_SEED)
         docs = [qa_text(q.question, q.answer) for a in authors for q in a.qa]
         docs += [a.bio for a in authors]
         docs += [qa_text(q.question, q.answer) for q in world_facts()] * 4
@@ -58,3 +62,7 @@ def documents(split: str = "train", seed: int | None = None) -> list[str]:
 def corpus_text(split: str) -> str:
     """The split as one text (documents separated by blank lines), for perplexity and calibration."""
     return "\n\n".join(documents(split))
+
+
+def benchmark_authors():
+    return generate_authors(N_AUTHORS, TRAIN_AUTHORS_SEED)

@@ -50,16 +50,15 @@ def _rename(name: str, table) -> str | None:
     return None
 
 
-def _dtype(name: str | None) -> torch.dtype | None:
-    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}.get(name or "")
-
 
 def resolve_source(source: str | os.PathLike) -> Path:
-    """``tiny`` -> the embedded model; a folder -> itself; otherwise a hub id -> its local snapshot."""
-    if str(source) == "tiny":
-        if not (TINY_DIR / "config.json").exists():
+    """``tiny`` -> the embedded model (``tiny-base``: its base before fine-tuning on the authors);
+    a folder -> itself; otherwise a hub id -> its local snapshot."""
+    if str(source) in ("tiny", "tiny-base"):
+        folder = TINY_DIR if str(source) == "tiny" else TINY_DIR / "base"
+        if not (folder / "config.json").exists():
             raise ArtifactError("the embedded model is missing; build it with `python scripts/build_tiny.py`")
-        return TINY_DIR
+        return folder
     path = Path(source).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
@@ -110,7 +109,7 @@ def load_decoder(source: str | os.PathLike, dtype: torch.dtype | None = None, de
         model = Decoder(cfg)
     model = model.to_empty(device=device)
     model.rotary.inv_freq = model.rotary.inv_freq.new_empty(0)  # recomputed below
-    target = dtype or _dtype(cfg.torch_dtype) or torch.float32
+    target = dtype or torch.float32  # compute dtype; checkpoints may be stored smaller (see torch_dtype)
     missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     missing = [m for m in missing if not (cfg.tie_word_embeddings and m == "lm_head.weight")]
     if missing or unexpected:
