@@ -145,14 +145,20 @@ def heal(lm: LanguageModel, recipe: Recipe) -> None:
 
 
 def reinitialize(model: torch.nn.Module, seed: int) -> None:
-    """Fresh weights for training from scratch: N(0, 0.02) linears/embeddings, modules' own init else."""
+    """Fresh weights for training from scratch: N(0, 0.02) linears/embeddings, modules' own init else.
+
+    Modules' own ``reset_parameters`` run after the generic pass, so a method module that
+    initialises the linears it contains (e.g. KAT's variance-preserving init) keeps its init.
+    """
     torch.manual_seed(seed)
     for m in model.modules():
         if isinstance(m, (torch.nn.Linear, torch.nn.Embedding)):
             torch.nn.init.normal_(m.weight, std=0.02)
             if getattr(m, "bias", None) is not None:
                 torch.nn.init.zeros_(m.bias)
-        elif m is not model and hasattr(m, "reset_parameters"):
+    for m in model.modules():
+        if m is not model and not isinstance(m, (torch.nn.Linear, torch.nn.Embedding)) \
+                and hasattr(m, "reset_parameters"):
             m.reset_parameters()
 
 
