@@ -90,7 +90,6 @@ ENTRY_POINTS = ("main", "run")  # a bench/<name>.py defining one of these is a b
 
 from splice.progress import progress  # re-exported for benchmarks  # noqa: F401
 
-
 # -- arguments and threads -------------------------------------------------------------------------
 
 def parse_args(name: str, argv: list[str] | None = None,
