@@ -40,5 +40,8 @@ class ActivationMethod(Method):
 
     @classmethod
     def limit_case(cls) -> tuple[dict[str, Any], Callable[[torch.Tensor], torch.Tensor]] | None:
-        """(config, f): with this config the built module must compute exactly ``f`` (conformance)."""
+        """(config, f): with this config the built module must compute exactly ``f`` (conformance).
+
+        ``f(x)`` for elementwise and output activations; ``f(module, x)`` when the limit depends on
+        the built module's own weights (``replaces = "mlp"``)."""
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -42,6 +43,13 @@ class EvaluatorMethod(Method):
 
     def evaluate(self, lm, ctx: EvalContext) -> Report:
         raise NotImplementedError
+
+    @classmethod
+    def empty_data_config(cls, workdir: Path) -> dict[str, Any] | None:
+        """Config values that leave the evaluator nothing to score (e.g. an empty corpus file it
+        writes under ``workdir``), for the conformance suite: ``evaluate`` must then raise a
+        DataError (the suite also passes an empty ``ctx.task``). None: its data cannot be empty."""
+        return None
 
     def report(self, metrics: dict[str, Metric], **details: Any) -> Report:
         return Report(evaluator=self.name, metrics=metrics, details=details)

@@ -31,6 +31,10 @@ class QuantizerMethod(Method):
     full_precision_config: ClassVar[dict[str, Any] | None] = None
     #: The config field that sets weight bits (conformance checks more bits => less error).
     weight_bits_field: ClassVar[str] = "w_bits"
+    #: The values of ``weight_bits_field`` the method accepts (16 = full precision, if it has that);
+    #: the conformance suite checks every other width from -1 to 33 is refused with a ConfigError.
+    #: None: only nonsense widths (0, -1, 1000) are checked.
+    supported_weight_bits: ClassVar[tuple[int, ...] | None] = None
 
     def prepare(self, lm) -> None:
         """Install the quantized modules' structure without data (used to reload artifacts)."""
