@@ -7,6 +7,7 @@ from typing import Literal
 import torch
 from pydantic import Field, field_validator
 
+from ..errors import ConfigError
 from ..kinds.quantizer import QuantizerMethod
 from ..method import MethodConfig, Paper
 from ..quant import FULL, KVQuant, QuantLinear
@@ -45,6 +46,13 @@ class RTNConfig(MethodConfig):
     def _kv(cls, v: int) -> int:
         return check_bits(v, 2, "kv_bits")
 
+    @field_validator("w_group_size", "kv_group_size")
+    @classmethod
+    def _group(cls, v: int) -> int:
+        if v != -1 and v < 1:
+            raise ValueError("must be -1 (one group per row) or a positive group size")
+        return v
+
 
 class RTN(QuantizerMethod):
     """Round-to-nearest: per-channel/per-group weights, per-token activations, per-head KV."""
@@ -54,11 +62,21 @@ class RTN(QuantizerMethod):
     paper = Paper(title="Round-to-nearest quantization (the baseline of LLM.int8(), GPTQ, QuaRot, FlatQuant)",
                   claim="the data-free baseline every quantizer must beat")
     full_precision_config = {"w_bits": 16, "a_bits": 16, "kv_bits": 16}
+    supported_weight_bits = (2, 3, 4, 5, 6, 7, 8, 16)
 
-    def _sites(self, lm):
-        for name, mod in list(lm.model.linear_sites().items()):
-            if self.config.sites == "all" or f".{self.config.sites}." in name:
-                yield name, mod
+    def _sites(self, lm) -> list:
+        """The linear sites to quantize; group sizes that do not fit the model are errors before any work."""
+        g = self.config.w_group_size
+        sites = [(name, mod) for name, mod in lm.model.linear_sites().items()
+                 if self.config.sites == "all" or f".{self.config.sites}." in name]
+        for name, mod in sites:
+            if g > 0 and self.config.w_bits != FULL and mod.in_features % g:
+                raise ConfigError(f"rtn: w_group_size: {g} does not divide the {mod.in_features} input "
+                                  f"features of {name}")
+        kg, hd = self.config.kv_group_size, lm.config.head_dim
+        if self.config.kv_bits != FULL and kg > 0 and hd % kg:
+            raise ConfigError(f"rtn: kv_group_size: {kg} does not divide the head dimension {hd}")
+        return sites
 
     def prepare(self, lm) -> None:
         c = self.config
