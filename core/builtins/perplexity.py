@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 from pydantic import Field
@@ -56,6 +57,13 @@ class Perplexity(EvaluatorMethod):
     Config = PerplexityConfig
     paper = Paper(title="Pointer Sentinel Mixture Models (WikiText-2)", arxiv="1609.07843",
                   claim="the standard language-modelling metric every method reports")
+    conformance_config = {"context": 64, "max_windows": 2}
+
+    @classmethod
+    def empty_data_config(cls, workdir: Path) -> dict:
+        empty = workdir / "empty.txt"
+        empty.write_text("")
+        return {"corpus": str(empty)}
 
     def evaluate(self, lm, ctx: EvalContext) -> Report:
         c = self.config
