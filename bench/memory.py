@@ -44,7 +44,7 @@ BUILTIN_FORMATS = [
 
 def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--windows", type=int, default=2, help="WikiText-2 windows of 512 tokens scored per format")
-    p.add_argument("--timeout", type=float, default=420, help="seconds a quantizer may take before its row is "
+    p.add_argument("--timeout", type=float, default=300, help="seconds a quantizer may take before its row is "
                                                                "reported as not finished")
     p.add_argument("--only", nargs="*", help="format labels or quantizer names to run (default: all)")
 
