@@ -12,8 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import common  # noqa: E402
-from bench import run as runner  # noqa: E402
+from bench import common
+from bench import run as runner
 
 
 def test_store_resumes_and_finish_forgets(tmp_path):
@@ -63,7 +63,6 @@ def test_page_states_command_machine_date_versions_and_plots(tmp_path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     import torch
 
     threads = torch.get_num_threads()  # parse_args sets threads: keep the session's

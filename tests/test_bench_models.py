@@ -97,8 +97,9 @@ def _write_gguf(model, tokens: list[str], merges: list[str], path: Path, tied: b
 
 @pytest.mark.parametrize("tied", [True, False])
 def test_gguf_to_hf_matches_the_source_model(tmp_path, tied):
-    from bench import models
     from splice.model import load
+
+    from bench import models
 
     tokens, merges = _vocab()
     cfg = transformers.LlamaConfig(vocab_size=len(tokens), hidden_size=HIDDEN, intermediate_size=FFN,
