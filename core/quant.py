@@ -16,17 +16,25 @@ from .kinds.quantizer import QuantizedModule
 FULL = 16  # bits meaning "not quantized"
 
 
-def qparams(x: torch.Tensor, bits: int, asym: bool, clip: float | torch.Tensor = 1.0):
-    """Scale and zero point per row of ``x`` (last dim reduced) for a ``bits``-bit grid."""
+def qparams(x: torch.Tensor, bits: int, asym: bool, clip: float | torch.Tensor = 1.0,
+            scale_dtype: torch.dtype | None = None):
+    """Scale and zero point per row of ``x`` (last dim reduced) for a ``bits``-bit grid.
+
+    ``scale_dtype``: the scale is rounded to the dtype it will be stored in *before* the zero
+    point is chosen, so the stored grid is the one the error bounds hold for.
+    """
     if asym:
         hi = x.amax(-1, keepdim=True).clamp(min=0) * clip
         lo = x.amin(-1, keepdim=True).clamp(max=0) * clip
         scale = ((hi - lo) / (2**bits - 1)).clamp(min=1e-8)
-        zero = torch.round(-lo / scale)
     else:
         m = x.abs().amax(-1, keepdim=True) * clip
         scale = (m / (2 ** (bits - 1) - 1)).clamp(min=1e-8)
-        zero = torch.full_like(scale, 2 ** (bits - 1))
+    if scale_dtype is not None:  # round up, so the stored grid still spans [lo, hi]
+        low = scale.to(scale_dtype)
+        up = torch.nextafter(low, torch.full_like(low, float("inf")))
+        scale = torch.where(low.float() < scale, up, low).float().clamp(min=torch.finfo(scale_dtype).tiny)
+    zero = torch.round(-lo / scale) if asym else torch.full_like(scale, 2 ** (bits - 1))
     return scale, zero
 
 
@@ -99,8 +107,7 @@ class QuantLinear(QuantizedModule):
 
     def set_weight(self, w: torch.Tensor, clip: float | torch.Tensor = 1.0) -> None:
         wg = w.detach().float().reshape(self.out_features, -1, self.group_size)
-        scale, zero = qparams(wg, self.w_bits, self.w_asym, clip)
-        scale, zero = scale.half().float(), zero  # what is stored is what is used
+        scale, zero = qparams(wg, self.w_bits, self.w_asym, clip, scale_dtype=torch.float16)
         codes = quantize_codes(wg, scale, zero, self.w_bits).reshape(self.out_features, -1)
         self.qweight.copy_(pack_codes(codes, self.w_bits))
         self.scale.copy_(scale[..., 0].half())
