@@ -57,6 +57,7 @@ What this module offers
 ``markdown_table(rows, columns)``     rows of dicts -> a Markdown table (floats to 4 significant)
 ``fmt_bytes(n)``, ``fmt_float(x)``    human-readable numbers
 ``log(msg)``                          a timestamped progress line on stderr
+``page_name(name, model)``            ``name`` for smollm2, ``name-<slug>`` for another ``--model``
 ``progress(desc, total)``             ``splice.progress.progress`` (bar on a terminal, quiet else)
 ``Page(name, title, args)``           the results page: ``text(md)``, ``table(rows, columns)``,
                                       ``plot(fig, filename, caption)``, ``write()``; the page
@@ -117,6 +118,15 @@ def set_threads(n: int = 1) -> None:
     if setter is not None:
         with contextlib.suppress(RuntimeError):  # only settable before the first parallel work
             setter(1)
+
+
+def page_name(name: str, model: str | None) -> str:
+    """``name`` for the default model (``smollm2``), ``name-<model slug>`` for any other, so a run on
+    another model writes its own page instead of replacing the reference one."""
+    if model in (None, "smollm2"):
+        return name
+    slug = "".join(c if c.isalnum() else "-" for c in Path(str(model)).name.removesuffix(".gguf").lower())
+    return f"{name}-{slug.strip('-')}"
 
 
 def log(msg: str) -> None:

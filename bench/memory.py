@@ -229,7 +229,7 @@ def _measure(label: str, quant: str | None, opts: dict, args, work: Path) -> dic
         res, rss = common.run_isolated("bench.memory:inference_worker", source, kind, args.windows,
                                        timeout=args.timeout)
         rec.update(inference=res, rss_inference=rss)
-    except Exception as err:  # one format failing (or timing out) must not lose the others
+    except Exception as err:  # noqa: BLE001 (one format failing or timing out must not lose the others)
         msg = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
         if "TimeoutExpired" in type(err).__name__:
             msg = f"did not finish within {args.timeout:.0f} s on this machine"

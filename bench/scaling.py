@@ -39,6 +39,7 @@ QUERY = 128
 
 
 def _add(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="smollm2", help="smollm2 (default), a .gguf file, a checkpoint folder or hub id")
     p.add_argument("--lengths", type=int, nargs="+", default=[512, 1024, 2048, 4096])
     p.add_argument("--repeats", type=int, default=3, help="repeats of each query measurement")
     p.add_argument("--methods", nargs="*", help="attention methods (default: every installed fixed-context method)")
@@ -70,7 +71,8 @@ class AttnTimer:
             h.remove()
 
 
-def fixed_context_methods(names: list[str] | None) -> list[str]:
+def fixed_context_methods(names: list[str] | None, model) -> list[str]:
+    from splice.install import attention_sites
     from splice.kinds.attention import AttentionModule
     from splice.registry import get_registry
 
@@ -82,19 +84,13 @@ def fixed_context_methods(names: list[str] | None) -> list[str]:
         if kind != "attention" or name == "sdpa":
             continue
         try:
-            mod_cls = type(entry.cls({}).build(_site()))
+            mod_cls = type(entry.cls({}).build(attention_sites(model)[0]))
         except Exception as err:  # noqa: BLE001 (a method that cannot build on this model is left out)
             common.log(f"attention {name}: left out ({type(err).__name__}: {err})")
             continue
         if getattr(mod_cls, "on_prefix", AttentionModule.on_prefix) is not AttentionModule.on_prefix:
             out.append(name)
     return out
-
-
-def _site():
-    from splice.kinds.attention import AttentionSite
-
-    return AttentionSite(layer=0, num_heads=9, num_kv_heads=3, head_dim=64, hidden_size=576, max_positions=8192)
 
 
 def _cache_copy(base, model):
@@ -126,19 +122,20 @@ def main(argv: list[str] | None = None) -> None:
     args = common.parse_args(NAME, argv, _add)
     if args.quick:
         args.lengths, args.repeats = [256, 512], 1
-    store = common.Store(NAME, fresh=args.fresh)
-    page = common.Page(NAME, TITLE, args)
+    name = common.page_name(NAME, args.model)
+    store = common.Store(name, fresh=args.fresh)
+    page = common.Page(name, TITLE if args.model == "smollm2" else f"{TITLE} ({args.model})", args)
 
     from splice.data.corpora import load_corpus
     from splice.install import install_attention
     from splice.model import SDPA, load
     from splice.registry import get_registry
 
-    lm = load(str(models.smollm2()))
+    lm = load(str(models.resolve(args.model)))
     model = lm.model
     ids = lm.encode(load_corpus("wikitext2"))
     reg = get_registry()
-    names = fixed_context_methods(args.methods)
+    names = fixed_context_methods(args.methods, model)
     methods = {"sdpa": None} | {n: reg.get("attention", n).cls({}) for n in names}
     common.log(f"methods: {', '.join(methods)}; lengths {args.lengths}")
 
@@ -218,7 +215,8 @@ def main(argv: list[str] | None = None) -> None:
                                    "speed vs dense": dq / t})
             bar.advance()
 
-    page.text("SmolLM2-135M-Instruct (`bench.models.smollm2()`, float32), batch 1, "
+    page.text(("SmolLM2-135M-Instruct (`bench.models.smollm2()`" if args.model == "smollm2" else f"`{args.model}` (")
+              + f"{str(model.dtype).removeprefix('torch.')}), batch 1, "
               f"{torch.get_num_threads()} torch thread(s); contexts are the first L tokens of WikiText-2 test.")
     page.heading("Dense scoring: time vs context length")
     page.text("One forward over L tokens (the prefill), dense `sdpa`. `attention s` is the time inside the "
