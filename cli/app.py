@@ -13,6 +13,13 @@ from splice.errors import SpliceError
 from . import commands
 from .output import err_console
 
+try:  # typer >= 0.2x vendors click: its usage errors are not click's classes
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # older typer raises click's own
+    _TyperClickException = click.exceptions.ClickException
+USAGE_ERRORS = (click.exceptions.ClickException, _TyperClickException)
+ABORTS = (click.exceptions.Abort, typer.Abort)
+
 app = typer.Typer(
     name="splice",
     help="Splice research methods into transformer language models.\n\n"
@@ -43,13 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        app(args=argv, standalone_mode=False, prog_name="splice")
+        code = app(args=argv, standalone_mode=False, prog_name="splice")  # typer.Exit(n) returns n
     except click.exceptions.Exit as e:
         return e.exit_code
-    except click.exceptions.Abort:
+    except ABORTS:
         err_console.print("[red]aborted[/red]")
         return 130
-    except click.exceptions.ClickException as e:
+    except USAGE_ERRORS as e:
         e.show()
         return e.exit_code
     except SpliceError as e:
@@ -63,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"[bold red]internal error:[/bold red] {type(e).__name__}: {e} (rerun with --debug)",
                           highlight=False, soft_wrap=True)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
