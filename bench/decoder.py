@@ -54,6 +54,33 @@ def window_nll(logits: torch.Tensor, x: torch.Tensor) -> float:
     return float(F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), x[:, 1:].flatten(), reduction="sum").double())
 
 
+OP_CLASSES = ("matmul (linear layers, LM head)", "attention (SDPA)", "elementwise (norms, RoPE, SiLU, residuals)",
+              "copies, views, other")
+
+
+def time_by_op(fn) -> dict[str, float]:
+    """Share of self CPU time per operator class during ``fn()`` (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as p:
+        fn()
+    out = dict.fromkeys(OP_CLASSES, 0.0)
+    for ev in p.key_averages():
+        n = ev.key
+        if n in ("aten::mm", "aten::addmm", "aten::bmm", "aten::linear", "aten::matmul"):
+            c = OP_CLASSES[0]
+        elif "scaled_dot_product" in n or "attention" in n:
+            c = OP_CLASSES[1]
+        elif n in ("aten::mul", "aten::add", "aten::silu", "aten::pow", "aten::mean", "aten::rsqrt", "aten::neg",
+                   "aten::div", "aten::div_", "aten::add_", "aten::mul_", "aten::cos", "aten::sin", "aten::sub"):
+            c = OP_CLASSES[2]
+        else:
+            c = OP_CLASSES[3]
+        out[c] += ev.self_cpu_time_total
+    total = sum(out.values()) or 1.0
+    return {k: v / total for k, v in out.items()}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = common.parse_args(NAME, argv, _add)
     if args.quick:
@@ -150,6 +177,14 @@ def main(argv: list[str] | None = None) -> None:
                        "ratio (splice / transformers)": common.ratio(t_ours, t_hf),
                        "spread": max(t_ours.spread, t_hf.spread)})
 
+    # -- where the time goes (torch.profiler, one 512-token window each) -----------------------------
+    if not store.has("profile"):
+        x = torch.tensor([ids[:512]])
+        with torch.no_grad():
+            store.put("profile", {"ours": time_by_op(lambda: lm.model(x)),
+                                  "hf": time_by_op(lambda: hf(x, use_cache=False))})
+    prof = store.get("profile")
+
     # -- page ---------------------------------------------------------------------------------------
     check = conv.get("check", {})
     worst = max(r["relative diff"] for r in ppl_rows)
@@ -185,6 +220,12 @@ def main(argv: list[str] | None = None) -> None:
     fig = _plot(speed_rows, per_window)
     page.plot(fig, "decoder_throughput.png", "Left: tokens/s (medians). Right: per-window speed ratio "
                                              "(transformers time / splice time) while scoring.")
+    page.heading("Where the time goes")
+    page.text("`torch.profiler` over one forward of a 512-token window in each library (self CPU time by "
+              "operator class, share of the total). Both spend it in the same kernels: the float32 matrix "
+              "multiplications of the linear layers and the LM head, then the fused causal attention.")
+    page.table([{"operator class": c, "splice": prof["ours"].get(c, 0.0), "transformers": prof["hf"].get(c, 0.0)}
+                for c in OP_CLASSES], formats={"splice": lambda v: f"{v:.1%}", "transformers": lambda v: f"{v:.1%}"})
     page.heading("The conversion check")
     page.text(f"`bench.models` checked at conversion time that splice's decoder on the converted folder "
               f"reproduces transformers' model read directly from the GGUF: max |logit difference| "
