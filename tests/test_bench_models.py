@@ -137,3 +137,22 @@ def test_gguf_to_hf_rejects_a_missing_file(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="no such GGUF"):
         models.gguf_to_hf(tmp_path / "absent.gguf", tmp_path / "out")
+
+
+def test_bf16_load_matches_transformers(tmp_path):
+    """The memory benchmark's BF16 row: splice in bf16 computes what transformers does in bf16
+    (RoPE frequencies kept in float32 by both)."""
+    from splice.model import load_decoder
+
+    cfg = transformers.LlamaConfig(vocab_size=300, hidden_size=HIDDEN, intermediate_size=FFN, num_hidden_layers=LAYERS,
+                                   num_attention_heads=HEADS, num_key_value_heads=KV_HEADS, max_position_embeddings=512,
+                                   rope_theta=10000.0)
+    torch.manual_seed(0)
+    transformers.LlamaForCausalLM(cfg).save_pretrained(tmp_path)
+    hf = transformers.LlamaForCausalLM.from_pretrained(tmp_path, dtype=torch.bfloat16).eval()
+    ours = load_decoder(tmp_path, dtype=torch.bfloat16)
+    assert ours.rotary.inv_freq.dtype == torch.float32
+    x = torch.randint(0, 300, (1, 500), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        diff = (hf(x).logits.float() - ours(x).logits).abs().max()
+    assert diff < 1e-3
