@@ -49,7 +49,8 @@ What this module offers
                                       ``finish()``; keys are str or JSON-able dicts
 ``interleaved(fns, repeats, warmup)`` time several callables alternately (ABC, CAB, BCA...) so
                                       machine contention hits all equally -> ``{name: Timing}``
-                                      with ``.median``, ``.times``; ``ratio(a, b)`` of medians
+                                      with ``.median``, ``.times``; ``ratio(a, b)`` of medians,
+                                      ``paired_ratio(a, b)`` median of per-repeat ratios
 ``run_isolated(target, *args, **kw)`` call ``"module:function"`` in a fresh Python process;
                                       returns ``(result, peak_rss_bytes)`` (ru_maxrss)
 ``peak_rss_bytes()``                  this process' peak RSS so far
@@ -184,8 +185,9 @@ class Store:
         return len(self._data)
 
     def finish(self) -> None:
+        """The run is complete: the next one starts afresh (the records stay in ``<name>.done.jsonl``)."""
         with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+            os.replace(self.path, self.path.with_suffix(".done.jsonl"))
 
 
 # -- timing ----------------------------------------------------------------------------------------
@@ -232,6 +234,14 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int
 def ratio(a: Timing, b: Timing) -> float:
     """How many times faster ``a`` is than ``b`` (b.median / a.median)."""
     return b.median / a.median
+
+
+def paired_ratio(a: Timing, b: Timing) -> float:
+    """Median over repeats of b.times[i] / a.times[i]: each pair ran back to back, so a change in
+    the machine's load between repeats cancels out (more robust than ``ratio`` on a busy machine)."""
+    r = sorted(tb / ta for ta, tb in zip(a.times, b.times))
+    n = len(r)
+    return float("nan") if n == 0 else (r[n // 2] if n % 2 else 0.5 * (r[n // 2 - 1] + r[n // 2]))
 
 
 # -- memory ----------------------------------------------------------------------------------------

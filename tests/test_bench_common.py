@@ -27,6 +27,7 @@ def test_store_resumes_and_finish_forgets(tmp_path):
     assert again.has("plain") and not again.has("cut") and len(again) == 2
     again.finish()
     assert not common.Store("x", directory=tmp_path).has("plain")
+    assert (tmp_path / "x.done.jsonl").exists()  # the finished run's records are kept aside
     s2 = common.Store("y", directory=tmp_path)
     s2.put("a", 1)
     assert not common.Store("y", fresh=True, directory=tmp_path).has("a")
@@ -40,6 +41,10 @@ def test_interleaved_alternates_and_times_each_call():
     assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # rotated order every round
     assert all(len(t[n].times) == 3 for n in "abc")
     assert common.ratio(t["a"], t["b"]) > 1.5  # a is ~3x faster than b
+    assert common.paired_ratio(t["a"], t["b"]) > 1.5
+    # a load spike that hits both runs of one pair leaves the paired ratio alone
+    fast, slow = common.Timing("f", [1.0, 10.0, 1.0]), common.Timing("s", [2.0, 20.0, 2.0])
+    assert common.paired_ratio(fast, slow) == 2.0
 
 
 def test_timing_median_and_markdown_table():
