@@ -4,12 +4,16 @@ The arithmetic is round-to-nearest on a uniform grid, symmetric (zero point fixe
 middle) or asymmetric (min/max), over groups along the input dimension (group_size = -1: one
 group per output channel). Weight codes are stored as integers (two 4-bit codes per byte where
 bits <= 4) with fp16 scales and zero points, so the saved state is the real packed model.
+Packing, dequantization and fake quantization are splice.kernels' shared primitives.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+import splice.kernels as kernels
+import splice.kernels.packed
 
 from .kinds.quantizer import QuantizedModule
 
@@ -42,37 +46,33 @@ def quantize_codes(x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, bit
     return torch.clamp(torch.round(x / scale) + zero, 0, 2**bits - 1)
 
 
-def fake_quant(x: torch.Tensor, bits: int, asym: bool, group_size: int = -1,
-               clip: float | torch.Tensor = 1.0) -> torch.Tensor:
-    """Quantize-dequantize along the last dim in groups (straight-through gradient)."""
+def _clip_logit(ratio: float) -> torch.Tensor | None:
+    """splice.kernels takes learnable clipping as a logit (sigmoid(l) = ratio); 1.0 = no clipping."""
+    if ratio >= 1.0:
+        return None
+    return torch.logit(torch.tensor(ratio))
+
+
+def fake_quant(x: torch.Tensor, bits: int, asym: bool, group_size: int = -1, clip: float = 1.0) -> torch.Tensor:
+    """Quantize-dequantize along the last dim in groups (straight-through gradient); 16 bits = off.
+
+    The arithmetic is splice.kernels' ``fake_quant`` op (reference or an accelerated backend).
+    """
     if bits >= FULL:
         return x
-    shape = x.shape
-    g = shape[-1] if group_size in (-1, 0) else group_size
-    if shape[-1] % g:
-        raise ValueError(f"last dimension {shape[-1]} is not a multiple of group size {g}")
-    xg = x.reshape(*shape[:-1], shape[-1] // g, g)
-    scale, zero = qparams(xg.detach().float(), bits, asym, clip)
-    q = (quantize_codes(xg.float(), scale, zero, bits) - zero) * scale
-    q = q.to(x.dtype).reshape(shape)
-    return x + (q - x).detach()
+    logit = _clip_logit(clip)
+    return kernels.fake_quant(x, bits, symmetric=not asym, group_size=None if group_size in (-1, 0) else group_size,
+                              clip_max=logit, clip_min=logit if asym else None)
 
 
 def pack_codes(codes: torch.Tensor, bits: int) -> torch.Tensor:
-    """uint8 storage: two codes per byte for bits <= 4, one otherwise."""
-    codes = codes.to(torch.uint8)
-    if bits > 4:
-        return codes
-    if codes.shape[-1] % 2:
-        raise ValueError("4-bit packing needs an even number of input features")
-    return codes[..., 0::2] | (codes[..., 1::2] << 4)
+    """Pack ``bits``-bit integer codes into their storage container (see ``storage_bits``)."""
+    return kernels.pack(codes.to(torch.uint8), storage_bits(bits))
 
 
-def unpack_codes(packed: torch.Tensor, bits: int) -> torch.Tensor:
-    if bits > 4:
-        return packed
-    lo, hi = packed & 0x0F, packed >> 4
-    return torch.stack([lo, hi], dim=-1).flatten(-2)
+def storage_bits(bits: int) -> int:
+    """The packed container for ``bits``-bit codes (2, 4, 8 pack densely; 3, 5-7 take a byte each)."""
+    return bits if bits in kernels.packed.PACKABLE_BITS else 8
 
 
 class QuantLinear(QuantizedModule):
@@ -90,7 +90,8 @@ class QuantLinear(QuantizedModule):
         self.w_bits, self.group_size, self.w_asym = w_bits, g, w_asym
         self.a_bits, self.a_asym, self.a_clip = a_bits, a_asym, a_clip
         n_groups = in_features // g
-        width = in_features // 2 if w_bits <= 4 else in_features
+        self.storage_bits = storage_bits(w_bits)
+        width = in_features * self.storage_bits // 8
         self.register_buffer("qweight", torch.zeros(out_features, width, dtype=torch.uint8))
         self.register_buffer("scale", torch.ones(out_features, n_groups, dtype=torch.float16))
         self.register_buffer("zero", torch.zeros(out_features, n_groups, dtype=torch.float16))
@@ -115,10 +116,7 @@ class QuantLinear(QuantizedModule):
         self._dequant = None
 
     def dequantized_weight(self) -> torch.Tensor:
-        codes = unpack_codes(self.qweight, self.w_bits).float()
-        codes = codes.reshape(self.out_features, -1, self.group_size)
-        w = (codes - self.zero.float()[..., None]) * self.scale.float()[..., None]
-        return w.reshape(self.out_features, self.in_features)
+        return kernels.dequantize_weight(self.qweight, self.scale, self.zero, self.group_size, self.storage_bits)
 
     def _apply(self, fn, recurse=True):  # a dtype/device move invalidates the cache
         self._dequant = None
@@ -129,11 +127,15 @@ class QuantLinear(QuantizedModule):
         return super()._load_from_state_dict(*args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = fake_quant(x, self.a_bits, self.a_asym, -1, self.a_clip)
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        if x.is_cuda:  # the fused dequantize-matmul kernel reads the packed codes directly
+            y = kernels.dequant_matmul(x, self.qweight, self.scale, self.zero, self.group_size, self.storage_bits)
+            return y if bias is None else y + bias
+        # on CPU the reference would dequantize on every call: keep the dequantized weight instead
         if self._dequant is None or self.training:
             self._dequant = self.dequantized_weight()
-        x = fake_quant(x, self.a_bits, self.a_asym, -1, self.a_clip)
-        w = self._dequant.to(x.dtype)
-        return nn.functional.linear(x, w, None if self.bias is None else self.bias.to(x.dtype))
+        return nn.functional.linear(x, self._dequant.to(x.dtype), bias)
 
     def weight_bits(self) -> int:
         n_groups = self.scale.numel()

@@ -7,13 +7,19 @@ import torch
 
 from splice.builtins.rtn import RTN
 from splice.kinds import bits_per_weight
-from splice.quant import QuantLinear, fake_quant, pack_codes, unpack_codes
+from splice.quant import QuantLinear, fake_quant, storage_bits
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])
-def test_pack_unpack_round_trip(bits):
-    codes = torch.randint(0, 2**bits, (5, 16), dtype=torch.uint8)
-    assert torch.equal(unpack_codes(pack_codes(codes, bits), bits), codes)
+def test_packed_state_round_trips_and_is_dense(bits):
+    torch.manual_seed(bits)
+    lin = torch.nn.Linear(32, 4)
+    q = QuantLinear.from_linear(lin, w_bits=bits)
+    assert q.qweight.dtype == torch.uint8 and q.qweight.shape[1] == 32 * storage_bits(bits) // 8
+    other = QuantLinear(32, 4, True, w_bits=bits)
+    other.load_state_dict(q.state_dict())
+    x = torch.randn(3, 32)
+    assert torch.equal(other(x), q(x))
 
 
 @pytest.mark.parametrize("asym", [False, True])
@@ -35,7 +41,8 @@ def test_grid_points_are_reproduced_exactly():
 def test_straight_through_gradient():
     x = torch.randn(3, 8, requires_grad=True)
     fake_quant(x, 4, asym=True).sum().backward()
-    assert torch.equal(x.grad, torch.ones_like(x))
+    interior = (x != x.amax(-1, keepdim=True)) & (x != x.amin(-1, keepdim=True))
+    assert torch.equal(x.grad[interior], torch.ones_like(x)[interior])  # rounding passes gradients through
 
 
 def test_rtn_on_tiny_more_bits_less_error(tiny):
