@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -33,15 +32,23 @@ def test_store_resumes_and_finish_forgets(tmp_path):
     assert not common.Store("y", fresh=True, directory=tmp_path).has("a")
 
 
-def test_interleaved_alternates_and_times_each_call():
+def test_interleaved_alternates_and_times_each_call(monkeypatch):
+    clock = [0.0]  # a fake clock: each function "takes" a fixed time, so the test is exact on a busy machine
+    monkeypatch.setattr(common.time, "perf_counter", lambda: clock[0])
+    cost = {"a": 1.0, "b": 3.0, "c": 2.0}
     calls = []
-    fns = {n: (lambda n=n: (calls.append(n), time.sleep(0.002 if n == "a" else 0.006))) for n in "abc"}
-    t = common.interleaved(fns, repeats=3, warmup=1)
+
+    def make(n):
+        def fn():
+            calls.append(n)
+            clock[0] += cost[n]
+        return fn
+
+    t = common.interleaved({n: make(n) for n in "abc"}, repeats=3, warmup=1)
     assert calls[:3] == ["a", "b", "c"]  # warm-up
     assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # rotated order every round
-    assert all(len(t[n].times) == 3 for n in "abc")
-    assert common.ratio(t["a"], t["b"]) > 1.5  # a is ~3x faster than b
-    assert common.paired_ratio(t["a"], t["b"]) > 1.5
+    assert t["a"].times == [1.0] * 3 and t["b"].times == [3.0] * 3
+    assert common.ratio(t["a"], t["b"]) == 3.0 and common.paired_ratio(t["a"], t["b"]) == 3.0
     # a load spike that hits both runs of one pair leaves the paired ratio alone
     fast, slow = common.Timing("f", [1.0, 10.0, 1.0]), common.Timing("s", [2.0, 20.0, 2.0])
     assert common.paired_ratio(fast, slow) == 2.0
