@@ -58,10 +58,10 @@ class AttnTimer:
             self._handles.append(core.register_forward_hook(self._post))
 
     def _pre(self, mod, args):
-        self._t0[id(mod)] = time.perf_counter()
+        self._t0[id(mod)] = time.process_time()
 
     def _post(self, mod, args, out):
-        self.total += time.perf_counter() - self._t0.pop(id(mod))
+        self.total += time.process_time() - self._t0.pop(id(mod))
 
     def reset(self) -> None:
         self.total = 0.0
@@ -162,20 +162,20 @@ def main(argv: list[str] | None = None) -> None:
                     use(n)
                     timer = AttnTimer(model)
                     c = model.new_cache()
-                    t0 = time.perf_counter()
+                    t0 = time.process_time()
                     logits = model(ctx_ids, cache=c).logits
-                    secs = time.perf_counter() - t0
+                    secs = time.process_time() - t0
                     attn_s = timer.total
                     timer.remove()
                     nll = float(F.cross_entropy(logits[0, :-1], ctx_ids[0, 1:]))
                     del logits
-                    t0 = time.perf_counter()
+                    t0 = time.process_time()
                     for i, blk in enumerate(model.blocks):
                         hook = getattr(blk.attn.core, "on_prefix", None)
                         if hook is not None:
                             hook(c.keys[i], c.values[i], c.layer_state[i], i)
                     caches[n] = c.freeze()
-                    prefill[n] = {"s": secs, "attn_s": attn_s, "nll": nll, "offline_s": time.perf_counter() - t0}
+                    prefill[n] = {"s": secs, "attn_s": attn_s, "nll": nll, "offline_s": time.process_time() - t0}
                 times = {n: [] for n in todo}
                 attn = {n: [] for n in todo}
                 nlls, kept = {}, {}
@@ -185,9 +185,9 @@ def main(argv: list[str] | None = None) -> None:
                         use(n)
                         _reset_stats(model)
                         timer = AttnTimer(model)
-                        t0 = time.perf_counter()
+                        t0 = time.process_time()
                         logits = model(q_ids, cache=caches[n].fork()).logits
-                        times[n].append(time.perf_counter() - t0)
+                        times[n].append(time.process_time() - t0)
                         attn[n].append(timer.total)
                         timer.remove()
                         # NLL of the query tokens after the first (predicted within the query)
@@ -215,8 +215,8 @@ def main(argv: list[str] | None = None) -> None:
                                    "speed vs dense": dq / t})
             bar.advance()
 
-    page.text(("SmolLM2-135M-Instruct (`bench.models.smollm2()`" if args.model == "smollm2" else f"`{args.model}` (")
-              + f"{str(model.dtype).removeprefix('torch.')}), batch 1, "
+    page.text(("SmolLM2-135M-Instruct (`bench.models.smollm2()`, " if args.model == "smollm2" else f"`{args.model}` (")
+              + f"{str(model.dtype).removeprefix('torch.')}), batch 1, CPU seconds (see below), "
               f"{torch.get_num_threads()} torch thread(s); contexts are the first L tokens of WikiText-2 test.")
     page.heading("Dense scoring: time vs context length")
     page.text("One forward over L tokens (the prefill), dense `sdpa`. `attention s` is the time inside the "
@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> None:
     page.plot(_plot(timer_rows, query_rows), "scaling_context.png",
               "Left: dense scoring time vs context (total and inside attention). Right: attention time of "
               f"a {QUERY}-token query against a frozen context, per method.")
+    page.note("All seconds are CPU time of the benchmark process (`time.process_time`, 1 torch thread), not "
+              "wall-clock: on this shared machine a process waits for a core much of the time, and CPU time "
+              "leaves that wait out.")
     page.note("Prefill/scoring measured once per length and method (method order alternating between lengths); "
               "queries interleaved across methods, medians of the repeats.")
     page.write()
