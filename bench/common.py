@@ -192,16 +192,27 @@ class Store:
 
 # -- timing ----------------------------------------------------------------------------------------
 
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return float("nan") if n == 0 else (s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2]))
+
+
 @dataclass
 class Timing:
+    """Wall-clock seconds per call (``times``) and CPU seconds of this process (``cpu``)."""
+
     name: str
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
-        s = sorted(self.times)
-        n = len(s)
-        return float("nan") if n == 0 else (s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2]))
+        return _median(self.times)
+
+    @property
+    def cpu_median(self) -> float:
+        return _median(self.cpu)
 
     @property
     def min(self) -> float:
@@ -215,8 +226,10 @@ class Timing:
 
 def interleaved(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1) -> dict[str, Timing]:
     """Time each callable ``repeats`` times, alternating between them and rotating the order every
-    round, so load from other processes on a shared machine falls on all of them alike. Wall-clock
-    seconds per call; compare medians."""
+    round, so load from other processes on a shared machine falls on all of them alike. Records
+    wall-clock seconds per call and the CPU seconds of this process (``time.process_time``: with one
+    torch thread it leaves out the time spent waiting for a core, the fairer measure on a busy
+    machine)."""
     names = list(fns)
     for _ in range(warmup):
         for n in names:
@@ -225,9 +238,10 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int
     for r in range(repeats):
         order = names[r % len(names):] + names[: r % len(names)]
         for n in order:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fns[n]()
             out[n].times.append(time.perf_counter() - t0)
+            out[n].cpu.append(time.process_time() - c0)
     return out
 
 
@@ -236,12 +250,12 @@ def ratio(a: Timing, b: Timing) -> float:
     return b.median / a.median
 
 
-def paired_ratio(a: Timing, b: Timing) -> float:
-    """Median over repeats of b.times[i] / a.times[i]: each pair ran back to back, so a change in
-    the machine's load between repeats cancels out (more robust than ``ratio`` on a busy machine)."""
-    r = sorted(tb / ta for ta, tb in zip(a.times, b.times))
-    n = len(r)
-    return float("nan") if n == 0 else (r[n // 2] if n % 2 else 0.5 * (r[n // 2 - 1] + r[n // 2]))
+def paired_ratio(a: Timing, b: Timing, cpu: bool = False) -> float:
+    """Median over repeats of b.times[i] / a.times[i] (``cpu``: of the CPU seconds): each pair ran
+    back to back, so a change in the machine's load between repeats cancels out (more robust than
+    ``ratio`` on a busy machine)."""
+    xa, xb = (a.cpu, b.cpu) if cpu else (a.times, b.times)
+    return _median([tb / ta for ta, tb in zip(xa, xb)])
 
 
 # -- memory ----------------------------------------------------------------------------------------
