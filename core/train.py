@@ -97,7 +97,19 @@ def init_distributed() -> bool:
 
 
 def collate(examples: Sequence[Batch]) -> Batch:
-    return {k: torch.stack([e[k] for e in examples]) for k in examples[0]}
+    """Stack examples; ragged ones are right-padded (labels with -100, everything else with 0).
+
+    Right padding needs no attention mask: causal attention keeps real tokens from seeing it.
+    """
+    out = {}
+    for k in examples[0]:
+        ts = [e[k] for e in examples]
+        n = max(t.shape[-1] for t in ts)
+        if any(t.shape[-1] != n for t in ts):
+            fill = -100 if k.endswith("labels") else 0
+            ts = [torch.nn.functional.pad(t, (0, n - t.shape[-1]), value=fill) for t in ts]
+        out[k] = torch.stack(ts)
+    return out
 
 
 def train(model: torch.nn.Module, data: Sequence[Batch], cfg: TrainConfig, *,

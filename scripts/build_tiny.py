@@ -1,16 +1,21 @@
 """Build the embedded default model ``tiny`` from data the project generates itself.
 
-    python scripts/build_tiny.py [--pretrain-steps 1000] [--out core/tiny]
+    python scripts/build_tiny.py [--out core/tiny]            # everything, about an hour on 2 cores
+    python scripts/build_tiny.py --from-base DIR              # reuse a pretrained base (phase 1a)
 
 The TOFU protocol at toy scale:
 
 1. *base* (``tiny-base``): a byte-level BPE tokenizer and a small Llama-family decoder (GQA,
-   SwiGLU, RoPE, tied embeddings) pretrained on ``splice.data.synthetic.documents("train")`` —
-   QA pairs and biographies of other fictitious authors (the format, not the facts), the
-   fictional world's facts, passkey and key-value retrieval documents;
+   SwiGLU, RoPE, tied embeddings)
+   a. pretrained on ``splice.data.synthetic.documents("train")`` — QA pairs and biographies of
+      *other* fictitious authors (the format, not the facts), the fictional world's facts,
+      passkey and key-value retrieval documents (next-token loss on everything);
+   b. then a retrieval curriculum: passkey / key-value examples with the loss on the answer only
+      (where next-token loss spreads the signal over filler, this concentrates it on the copy
+      that needs an induction circuit), mixed with QA of the pretraining authors;
 2. *tiny*: the base (as stored, bf16) fine-tuned on the QA pairs of the 100 benchmark authors
-   with ``splice.facts.finetune_on_facts``, the same function the unlearning benchmark uses
-   to make retain-only models.
+   with ``splice.facts.finetune_on_facts`` — the same function the unlearning benchmark uses to
+   make retain-only models (with replay of world facts and retrieval, see FactsFinetune).
 
 It writes ``core/tiny/`` (tiny), ``core/tiny/base/`` and ``core/tiny/build.json`` (the recipe and
 the accuracies measured on the stored checkpoints).
@@ -20,15 +25,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 from pathlib import Path
 
 import torch
 
 from splice.data import synthetic
+from splice.data.authors import generate_authors, qa_prompt
+from splice.data.examples import encode_examples
 from splice.data.packing import pack
+from splice.data.retrieval import kv_lookup, passkey
 from splice.data.tokenizer_training import train_bpe
 from splice.facts import FactsFinetune, finetune_on_facts
+from splice.kinds.unlearner import Example
 from splice.model import Decoder, DecoderConfig, LanguageModel, load, save_checkpoint
 from splice.probes import facts_accuracy, retrieval_accuracy
 from splice.train import TrainConfig, train
@@ -38,16 +48,7 @@ def log_every(n: int):
     return lambda s, loss: print(f"step {s} loss {loss:.4f}", flush=True) if s % n == 0 else None
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pretrain-steps", type=int, default=1000)
-    ap.add_argument("--epochs-of-data", type=int, default=6, help="distinct retrieval draws to pack")
-    ap.add_argument("--seq-len", type=int, default=1024)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "core" / "tiny"))
-    args = ap.parse_args()
-    out = Path(args.out)
-    torch.manual_seed(0)
-    t0 = time.time()
+def pretrain(steps: int, seq_len: int, epochs_of_data: int) -> tuple[LanguageModel, dict]:
     tokenizer = train_bpe(synthetic.documents("train", seed=0), vocab_size=2048)
     cfg = DecoderConfig(vocab_size=tokenizer.vocab_size, hidden_size=128, intermediate_size=384,
                         num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
@@ -59,32 +60,71 @@ def main() -> None:
         if isinstance(m, (torch.nn.Linear, torch.nn.Embedding)):
             torch.nn.init.normal_(m.weight, std=0.02)
     data = []
-    for e in range(args.epochs_of_data):
-        data += pack(synthetic.documents("train", seed=e), tokenizer, args.seq_len)
-    pre = TrainConfig(steps=args.pretrain_steps, batch_size=4, lr=2e-3, weight_decay=0.01, warmup=0.03,
-                      schedule="cosine", min_lr_ratio=0.05, seed=0)
-    print("phase 1: pretraining the base", flush=True)
-    r1 = train(model, data, pre, on_step=log_every(50), description="tiny base")
-    save_checkpoint(model, tokenizer, out / "base", dtype=torch.bfloat16)
+    for e in range(epochs_of_data):
+        data += pack(synthetic.documents("train", seed=e), tokenizer, seq_len)
+    tc = TrainConfig(steps=steps, batch_size=4, lr=2e-3, weight_decay=0.01, warmup=0.03, schedule="cosine",
+                     min_lr_ratio=0.05, seed=0)
+    res = train(model, data, tc, on_step=log_every(50), description="tiny base")
+    return LanguageModel(model, tokenizer, "tiny-base"), {"config": tc.model_dump(), "seq_len": seq_len,
+                                                          "windows": len(data),
+                                                          "final_loss": sum(res.losses[-20:]) / 20}
+
+
+def retrieval_curriculum(lm: LanguageModel, steps: int) -> dict:
+    rng = random.Random(77)
+    examples = []
+    for i in range(4000):
+        ex = passkey(rng, rng.randint(1, 20)) if i % 2 else kv_lookup(rng, rng.randint(2, 40))
+        examples.append(Example(ex.prompt, ex.answer.strip()))
+    others = generate_authors(synthetic.N_AUTHORS, synthetic.PRETRAIN_AUTHORS_SEED)
+    examples += [Example(qa_prompt(q.question), q.answer) for a in others for q in a.qa]
+    data = encode_examples(lm, examples, what="curriculum", pad=False)
+    tc = TrainConfig(steps=steps, batch_size=16, lr=1e-3, weight_decay=0.01, warmup=0.05, schedule="cosine",
+                     min_lr_ratio=0.1, seed=1)
+    res = train(lm.model, data, tc, on_step=log_every(50), description="retrieval curriculum")
+    return {"config": tc.model_dump(), "examples": len(data), "final_loss": sum(res.losses[-20:]) / 20}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pretrain-steps", type=int, default=1000)
+    ap.add_argument("--curriculum-steps", type=int, default=600)
+    ap.add_argument("--epochs-of-data", type=int, default=6, help="distinct retrieval draws to pack")
+    ap.add_argument("--seq-len", type=int, default=1024)
+    ap.add_argument("--from-base", help="a checkpoint of phase 1a to continue from")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "core" / "tiny"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    torch.manual_seed(0)
+    t0 = time.time()
+    recipe: dict = {}
+    if args.from_base:
+        lm = load(args.from_base)
+        recipe["pretrain"] = {"from": "an earlier run of phase 1a with the defaults above"}
+    else:
+        print("phase 1a: pretraining the base", flush=True)
+        lm, recipe["pretrain"] = pretrain(args.pretrain_steps, args.seq_len, args.epochs_of_data)
+    print("phase 1b: retrieval curriculum", flush=True)
+    recipe["curriculum"] = retrieval_curriculum(lm, args.curriculum_steps)
+    save_checkpoint(lm.model, lm.tokenizer, out / "base", dtype=torch.bfloat16)
 
     print("phase 2: fine-tuning on the benchmark authors", flush=True)
-    lm = load(str(out / "base"))
+    tuned = load(str(out / "base"))
     spec = FactsFinetune()
-    qa = [q for a in synthetic.benchmark_authors() for q in a.qa]
-    r2 = finetune_on_facts(lm, qa, spec, on_step=log_every(50))
-    save_checkpoint(lm.model, tokenizer, out, dtype=torch.bfloat16)
+    res = finetune_on_facts(tuned, [q for a in synthetic.benchmark_authors() for q in a.qa], spec,
+                            on_step=log_every(50))
+    save_checkpoint(tuned.model, tuned.tokenizer, out, dtype=torch.bfloat16)
+    recipe["finetune"] = {**spec.model_dump(), "final_loss": sum(res.losses[-20:]) / 20}
 
     tiny, base = load(str(out)), load(str(out / "base"))
-    recipe = {
-        "pretrain": pre.model_dump(), "seq_len": args.seq_len, "pretrain_windows": len(data),
-        "pretrain_final_loss": sum(r1.losses[-20:]) / 20, "finetune": spec.model_dump(),
-        "finetune_final_loss": sum(r2.losses[-20:]) / 20, "minutes": round((time.time() - t0) / 60, 1),
-        "parameters": sum(p.numel() for p in model.parameters()), "stored_dtype": "bfloat16",
+    recipe.update({
+        "minutes": round((time.time() - t0) / 60, 1), "parameters": sum(p.numel() for p in tiny.model.parameters()),
+        "stored_dtype": "bfloat16",
         "tiny": {"facts_accuracy": facts_accuracy(tiny), "retrieval_accuracy": retrieval_accuracy(tiny)},
         "tiny-base": {"facts_accuracy": facts_accuracy(base), "retrieval_accuracy": retrieval_accuracy(base)},
-    }
+    })
     (out / "build.json").write_text(json.dumps(recipe, indent=2))
-    print(json.dumps(recipe, indent=2))
+    print(json.dumps({k: recipe[k] for k in ("tiny", "tiny-base", "minutes")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ from ..model.lm import LanguageModel
 
 
 def encode_examples(lm: LanguageModel, examples: list[Example], max_len: int | None = None,
-                    what: str = "examples") -> list[dict[str, torch.Tensor]]:
+                    what: str = "examples", pad: bool = True) -> list[dict[str, torch.Tensor]]:
     """One dict per example (input_ids, labels) right-padded to the longest; labels -100 off-answer.
+
+    ``pad=False`` leaves each example its own length (the training loop pads per batch).
 
     Errors (before any work) on an empty list or an example longer than the model's context.
     """
@@ -30,9 +32,9 @@ def encode_examples(lm: LanguageModel, examples: list[Example], max_len: int | N
     t = max(len(s) for s in seqs)
     out = []
     for s, st in zip(seqs, starts):
-        ids = torch.full((t,), lm.tokenizer.pad_id, dtype=torch.long)
+        ids = torch.full((t if pad else len(s),), lm.tokenizer.pad_id, dtype=torch.long)
         ids[: len(s)] = torch.tensor(s)
-        labels = torch.full((t,), -100, dtype=torch.long)
+        labels = torch.full((len(ids),), -100, dtype=torch.long)
         labels[st:len(s)] = ids[st:len(s)]
         out.append({"input_ids": ids, "labels": labels})
     return out
