@@ -52,7 +52,8 @@ What this module offers
                                       with ``.median``, ``.times``; ``ratio(a, b)`` of medians,
                                       ``paired_ratio(a, b)`` median of per-repeat ratios
 ``run_isolated(target, *args, **kw)`` call ``"module:function"`` in a fresh Python process;
-                                      returns ``(result, peak_rss_bytes)`` (ru_maxrss)
+                                      returns ``(result, peak_rss_bytes)`` (ru_maxrss);
+                                      ``cpu_limit=`` CPU-seconds budget (``CPULimitExceeded``)
 ``peak_rss_bytes()``                  this process' peak RSS so far
 ``environment()``                     machine, load, date, git commit, software versions (dict)
 ``markdown_table(rows, columns)``     rows of dicts -> a Markdown table (floats to 4 significant)
@@ -78,6 +79,7 @@ import os
 import platform
 import resource
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -279,13 +281,31 @@ print("\n__SPLICE_RESULT__" + json.dumps({{"result": result, "maxrss": r if sys.
 """
 
 
-def run_isolated(target: str, *args: Any, threads: int = 1, timeout: float | None = None, **kwargs: Any) -> tuple[Any, int]:
+class CPULimitExceeded(RuntimeError):
+    """A ``run_isolated`` call used up its CPU-seconds budget (``cpu_limit``)."""
+
+
+def run_isolated(target: str, *args: Any, threads: int = 1, timeout: float | None = None,
+                 cpu_limit: float | None = None, **kwargs: Any) -> tuple[Any, int]:
     """Call ``target`` (``"package.module:function"``, JSON-able arguments and result) in a fresh
     Python process; return ``(result, peak_rss_bytes)`` of that process, so each configuration's
-    memory is measured alone."""
+    memory is measured alone.
+
+    ``cpu_limit``: CPU seconds the process may use (``RLIMIT_CPU``), a budget that means the same on
+    an idle and on a shared, busy machine; exceeding it raises ``CPULimitExceeded``. ``timeout``:
+    wall-clock seconds (``subprocess.TimeoutExpired``)."""
     code = _ISOLATED.format(repo=str(REPO), threads=threads, target=target)
-    res = subprocess.run([sys.executable, "-c", code], input=json.dumps([args, kwargs]), capture_output=True, check=False,
-                         text=True, cwd=REPO, timeout=timeout)
+
+    def limit() -> None:  # runs in the child before Python starts
+        if cpu_limit is not None:
+            soft = max(1, int(cpu_limit))
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 10))
+
+    res = subprocess.run([sys.executable, "-c", code], input=json.dumps([args, kwargs]), capture_output=True,
+                         check=False, text=True, cwd=REPO, timeout=timeout,
+                         preexec_fn=limit if cpu_limit is not None else None)
+    if cpu_limit is not None and res.returncode in (-signal.SIGXCPU, -signal.SIGKILL, 128 + signal.SIGXCPU):
+        raise CPULimitExceeded(f"{target} used more than {cpu_limit:.0f} CPU seconds")
     if res.returncode != 0 or "__SPLICE_RESULT__" not in res.stdout:
         raise RuntimeError(f"{target} failed in a subprocess (exit {res.returncode}):\n{res.stderr[-3000:]}")
     out = json.loads(res.stdout.rsplit("__SPLICE_RESULT__", 1)[1])

@@ -44,8 +44,8 @@ BUILTIN_FORMATS = [
 
 def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--windows", type=int, default=2, help="WikiText-2 windows of 512 tokens scored per format")
-    p.add_argument("--timeout", type=float, default=300, help="seconds a quantizer may take before its row is "
-                                                               "reported as not finished")
+    p.add_argument("--cpu-limit", type=float, default=240, help="CPU seconds a quantizer may take (load, "
+                   "calibration, quantization, saving); past it the row shows the method's prepared structure")
     p.add_argument("--only", nargs="*", help="format labels or quantizer names to run (default: all)")
 
 
@@ -73,8 +73,12 @@ def bf16_folder() -> str:
     return str(out)
 
 
-def quantize_worker(quantizer: str, options: dict, out: str) -> dict:
-    """Load FP32, quantize with ``quantizer`` (registry name) at ``options``, save an artifact."""
+def quantize_worker(quantizer: str, options: dict, out: str, mode: str = "quantize") -> dict:
+    """Load FP32, quantize with ``quantizer`` (registry name) at ``options``, save an artifact.
+
+    ``mode="prepare"``: only install the method's quantized structure (``QuantizerMethod.prepare``,
+    what artifact loading does): the same modules and buffers as a calibrated model, so its bytes and
+    inference memory are the format's, but its weights are not fitted (no PPL)."""
     from splice.artifact import save_artifact
     from splice.kinds.quantizer import bits_per_weight
     from splice.measure import parameter_bytes
@@ -85,27 +89,31 @@ def quantize_worker(quantizer: str, options: dict, out: str) -> dict:
     folder = str(models.smollm2())
     recipe = Recipe.parse({"model": folder, "quant": {"name": quantizer, **options}, "eval": []})
     comp = resolve(recipe)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     lm = load(folder)
-    calib = calibration_windows(lm, recipe)
-    t1 = time.perf_counter()
-    comp.one("quantizer").method.quantize(lm, calib)  # type: ignore[union-attr]
-    t2 = time.perf_counter()
+    method = comp.one("quantizer").method  # type: ignore[union-attr]
+    calib = calibration_windows(lm, recipe) if mode == "quantize" else None
+    t1 = time.process_time()
+    if mode == "quantize":
+        method.quantize(lm, calib)
+    else:
+        method.prepare(lm)
+    t2 = time.process_time()
     lm.model.eval()
     save_artifact(ComposeResult(lm=lm, composition=comp), out, force=True)
-    return {"load_s": t1 - t0, "quantize_s": t2 - t1, "bits_per_weight": bits_per_weight(lm.model),
+    return {"mode": mode, "load_cpu_s": t1 - t0, "quantize_cpu_s": t2 - t1, "bits_per_weight": bits_per_weight(lm.model),
             "parameter_bytes": parameter_bytes(lm.model), "config": comp.one("quantizer").method.config.model_dump(mode="json")}  # type: ignore[union-attr]
 
 
-def inference_worker(source: str, kind: str, windows: int) -> dict:
-    """Load ``source`` (an HF folder: kind fp32/bf16; or a splice artifact) and score windows."""
+def inference_worker(source: str, kind: str, windows: list[list[int]]) -> dict:
+    """Load ``source`` (an HF folder: kind fp32/bf16; or a splice artifact) and score the token windows
+    (tokenized by the parent, so the corpus' tokenization is not charged to this process' RSS)."""
     import torch
     import torch.nn.functional as F
-    from splice.data.corpora import load_corpus
     from splice.kinds.quantizer import bits_per_weight
     from splice.measure import parameter_bytes
 
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     if kind == "artifact":
         from splice.artifact import load_artifact
 
@@ -114,19 +122,20 @@ def inference_worker(source: str, kind: str, windows: int) -> dict:
         from splice.model import load
 
         lm = load(source, dtype=torch.bfloat16 if kind == "bf16" else None)
-    load_s = time.perf_counter() - t0
-    ids = lm.encode(load_corpus("wikitext2"))
+    load_s = time.process_time() - t0
     nll, times, kv = 0.0, [], None
     with torch.no_grad():
-        for i in range(windows):
-            x = torch.tensor([ids[i * 512:(i + 1) * 512]])
+        for w in windows:
+            x = torch.tensor([w])
             cache = lm.model.new_cache()
-            t = time.perf_counter()
+            t = time.process_time()
             logits = lm.model(x, cache=cache).logits
-            times.append(time.perf_counter() - t)
+            times.append(time.process_time() - t)
             nll += float(F.cross_entropy(logits[0, :-1].float(), x[0, 1:], reduction="sum"))
             kv = cache.nbytes()
-    return {"load_s": load_s, "window_s": sorted(times)[len(times) // 2], "ppl": math.exp(nll / (windows * 511)),
+            del logits
+    return {"load_cpu_s": load_s, "window_cpu_s": sorted(times)[len(times) // 2],
+            "ppl": math.exp(nll / sum(len(w) - 1 for w in windows)),
             "parameter_bytes": parameter_bytes(lm.model), "bits_per_weight": bits_per_weight(lm.model),
             "kv_bytes_512": kv, "dtype": str(lm.model.dtype).removeprefix("torch."),
             "file_bytes": _file_bytes(source)}
@@ -159,7 +168,12 @@ def main(argv: list[str] | None = None) -> None:
         args.windows = 1
     store = common.Store(NAME, fresh=args.fresh)
     page = common.Page(NAME, TITLE, args)
-    models.smollm2()  # convert once, outside the measured processes
+    from splice.data.corpora import load_corpus
+    from splice.model import load_tokenizer
+
+    folder = models.smollm2()  # convert once, outside the measured processes
+    ids = load_tokenizer(str(folder)).encode(load_corpus("wikitext2"))
+    windows = [ids[i * 512:(i + 1) * 512] for i in range(args.windows)]
     work = Path(tempfile.mkdtemp(prefix="splice-bench-memory-"))
     try:
         if not store.has("floor"):
@@ -173,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
                 key = {"format": label, "options": opts, "windows": args.windows}
                 if not store.has(key):
                     common.log(f"{label}: measuring")
-                    store.put(key, _measure(label, quant, opts, args, work))
+                    store.put(key, _measure(label, quant, opts, args, work, windows))
                 rec = store.get(key)
                 rows.append(_row(label, rec))
                 bar.advance()
@@ -188,52 +202,67 @@ def main(argv: list[str] | None = None) -> None:
         "over the linear layers of the blocks (payload + scales), **KV @2048** = KV-cache bytes for one "
         "2048-token sequence as the model caches it (measured at 512 tokens, scaled linearly). "
         f"**Peak RSS** is each process' `ru_maxrss`; a process that only imports torch and splice peaks at "
-        f"{common.fmt_bytes(floor)}, included in every figure. PPL: the first {args.windows} WikiText-2 "
-        "window(s) of 512 tokens (a sanity check of the format, not a benchmark figure; the quantizers' own "
-        "pages report full perplexities).")
+        f"{common.fmt_bytes(floor)}, included in every figure; *quantize*: load FP32, calibrate, quantize, save "
+        "the artifact; *inference*: load the model or artifact, score the windows with a KV cache (the "
+        "forward's working memory is in it too: a 512×49152 float32 logits tensor alone is 96 MiB). "
+        "**CPU s** are CPU seconds of the process (`time.process_time`, 1 thread), which leave out waiting for "
+        "a core on this shared machine. PPL: the first "
+        f"{args.windows} WikiText-2 window(s) of 512 tokens (a sanity check of the format, not a benchmark "
+        "figure; the quantizers' own pages report full perplexities).")
     page.table(rows, formats={k: common.fmt_bytes for k in ("model bytes", "file", "KV @2048",
                                                               "peak RSS quantize", "peak RSS inference")}
                | {"bits/weight": lambda v: "-" if v is None else f"{v:.2f}",
                   "PPL": lambda v: "-" if v is None else f"{v:.2f}",
-                  "s / window": lambda v: "-" if v is None else f"{v:.2f}",
-                  "quantize s": lambda v: "-" if v is None else f"{v:.0f}"},
+                  "CPU s / window": lambda v: "-" if v is None else f"{v:.2f}",
+                  "quantize CPU s": lambda v: "-" if v is None else f"{v:.0f}"},
                columns=["format", "bits/weight", "model bytes", "file", "KV @2048", "peak RSS quantize",
-                        "peak RSS inference", "quantize s", "s / window", "PPL", "note"])
+                        "peak RSS inference", "quantize CPU s", "CPU s / window", "PPL", "note"])
     page.text(
         "Reading the table: splice's reference quantized modules (`splice.quant.QuantLinear`) store packed "
         "codes, but dequantize each weight once into a float32 cache on first use (the matmul itself is a "
         "float32 `F.linear`), so inference RSS stays near the FP32 figure although model bytes and files "
-        "shrink. A packed int4/int8 matmul kernel (`splice.kernels`) is what turns the bytes into RAM "
-        "savings. The *quantize* RSS includes the FP32 model being quantized and the calibration activations.")
+        "shrink; plugins' modules may differ (see each row). A packed int4/int8 matmul kernel "
+        "(`splice.kernels`) is what turns the bytes into RAM savings. BF16 halves the weights and the KV "
+        "cache. The *quantize* RSS includes the FP32 model being quantized and the calibration activations.")
     ok = [r for r in rows if r.get("peak RSS inference")]
     if ok:
         page.plot(_plot(ok), "memory_formats.png", "Model bytes and peak RSS (inference) per format")
-    page.note(f"Each configuration in its own process (`bench.common.run_isolated`); quantizer timeout "
-              f"{args.timeout:.0f} s; calibration as the core's default recipe (32 × 256 tokens of Tiny Shakespeare, "
+    page.note(f"Each configuration in its own process (`bench.common.run_isolated`), at most "
+              f"{args.cpu_limit:.0f} CPU seconds each; calibration as the core's default recipe (32 × 256 tokens of Tiny Shakespeare, "
               "seed 0).")
     page.write()
     store.finish()
 
 
-def _measure(label: str, quant: str | None, opts: dict, args, work: Path) -> dict:
+def _measure(label: str, quant: str | None, opts: dict, args, work: Path, windows: list[list[int]]) -> dict:
     rec: dict = {"note": ""}
+    source, kind = str(models.smollm2()), "fp32"
     try:
-        if quant is None:
-            source, kind = str(models.smollm2()), "fp32"
-        elif quant == "bf16":
+        if quant == "bf16":
             source, kind = common.run_isolated("bench.memory:bf16_folder")[0], "bf16"
-        else:
+        elif quant is not None:
             source, kind = str(work / label.split()[0]), "artifact"
-            q, rss = common.run_isolated("bench.memory:quantize_worker", quant, opts, source, timeout=args.timeout)
-            rec.update(quantize=q, rss_quantize=rss)
-        res, rss = common.run_isolated("bench.memory:inference_worker", source, kind, args.windows,
-                                       timeout=args.timeout)
+            try:
+                q, rss = common.run_isolated("bench.memory:quantize_worker", quant, opts, source,
+                                             cpu_limit=args.cpu_limit)
+                rec.update(quantize=q, rss_quantize=rss)
+            except common.CPULimitExceeded:
+                rec["note"] = (f"quantization needs more than {args.cpu_limit:.0f} CPU s: bytes and inference "
+                               "RSS of its prepared structure (same modules and buffers), no PPL")
+                common.log(f"{label}: over the CPU limit; measuring its prepared structure")
+                q, _ = common.run_isolated("bench.memory:quantize_worker", quant, opts, source, "prepare",
+                                           cpu_limit=args.cpu_limit)
+                rec.update(quantize=q)
+        res, rss = common.run_isolated("bench.memory:inference_worker", source, kind, windows,
+                                       cpu_limit=args.cpu_limit)
+        if (rec.get("quantize") or {}).get("mode") == "prepare":
+            res["ppl"] = None
         rec.update(inference=res, rss_inference=rss)
-    except Exception as err:  # noqa: BLE001 (one format failing or timing out must not lose the others)
+    except Exception as err:  # noqa: BLE001 (one format failing must not lose the others)
         msg = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
-        if "TimeoutExpired" in type(err).__name__:
-            msg = f"did not finish within {args.timeout:.0f} s on this machine"
-        rec["note"] = msg[:200]
+        if isinstance(err, common.CPULimitExceeded):
+            msg = f"did not finish within {args.cpu_limit:.0f} CPU s"
+        rec["note"] = (rec["note"] + "; " if rec["note"] else "") + msg[:200]
         common.log(f"{label}: {msg}")
     shutil.rmtree(work / label.split()[0], ignore_errors=True)
     return rec
@@ -246,8 +275,9 @@ def _row(label: str, rec: dict) -> dict:
     return {"format": label, "bits/weight": inf.get("bits_per_weight", q.get("bits_per_weight")),
             "model bytes": inf.get("parameter_bytes", q.get("parameter_bytes")), "file": inf.get("file_bytes"),
             "KV @2048": None if kv is None else kv * 4, "peak RSS quantize": rec.get("rss_quantize"),
-            "peak RSS inference": rec.get("rss_inference"), "quantize s": q.get("quantize_s"),
-            "s / window": inf.get("window_s"), "PPL": inf.get("ppl"), "note": rec.get("note", "")}
+            "peak RSS inference": rec.get("rss_inference"),
+            "quantize CPU s": q.get("quantize_cpu_s") if q.get("mode") == "quantize" else None,
+            "CPU s / window": inf.get("window_cpu_s"), "PPL": inf.get("ppl"), "note": rec.get("note", "")}
 
 
 def _plot(rows):

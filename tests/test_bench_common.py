@@ -118,3 +118,8 @@ def test_the_repository_benchmarks_are_discovered():
     names = {b.name for b in runner.discover()}
     assert {"decoder", "memory", "scaling"} <= names
     assert not names & {"common", "models", "run"}
+
+
+def test_run_isolated_enforces_a_cpu_budget():
+    with pytest.raises(common.CPULimitExceeded, match="more than 3 CPU seconds"):
+        common.run_isolated("math:factorial", 10**8, cpu_limit=3)  # minutes of CPU: stopped at 3 s
