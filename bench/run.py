@@ -63,6 +63,11 @@ class Benchmark:
     def page(self) -> Path:
         return RESULTS / f"{self.name}.md"
 
+    def accepts(self, flag: str) -> bool:
+        """Whether the benchmark takes ``flag`` (it uses common.parse_args, or parses the flag itself)."""
+        text = self.path.read_text()
+        return "common.parse_args(" in text or f'"{flag}"' in text or f"'{flag}'" in text
+
 
 def discover(root: Path = BENCH) -> list[Benchmark]:
     """Every bench/<name>.py with a top-level main()/run(), read without importing it."""
@@ -249,8 +254,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"{head}: {b.title}" + (f" (~{b.estimate_min:g} min)" if b.estimate_min else ""), file=sys.stderr,
               flush=True)
+        own = [f for f in flags if b.accepts(f)]
+        if own != flags:
+            print(f"{head}: does not take {' '.join(f for f in flags if f not in own)}; runs without",
+                  file=sys.stderr)
         t0 = time.time()
-        rc = run_one(b, flags)
+        rc = run_one(b, own)
         secs = time.time() - t0
         status = "ok" if rc == 0 else f"failed (exit {rc})"
         st["done"][b.name] = {"status": status, "seconds": round(secs, 1)}

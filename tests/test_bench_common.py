@@ -103,6 +103,9 @@ def test_discovery_reads_entries_without_importing(tmp_path, monkeypatch):
     a, b = found
     assert (a.title, a.entry, a.order, a.estimate_min, a.missing) == ("Alpha", "main", 5, 2, [])
     assert (b.title, b.entry, b.missing) == ("Beta bench.", "run", ["no_such_module_xyz"])
+    assert not a.accepts("--quick")  # run.py does not pass flags a benchmark would reject
+    (tmp_path / "alpha.py").write_text("def main(argv=None):\n    args = common.parse_args('alpha', argv)\n")
+    assert a.accepts("--quick") and a.accepts("--fresh")
 
     monkeypatch.setattr(runner, "RESULTS", tmp_path / "results")
     (tmp_path / "results").mkdir()
