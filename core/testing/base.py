@@ -92,7 +92,11 @@ class Subject:
         from .fixtures import SUITE_OPTIONS
 
         fields = getattr(self.cls.Config, "model_fields", {})
-        out = {k: v for k, v in SUITE_OPTIONS.get(self.kind, {}).items() if k in fields}
+        out = {}
+        for k, v in SUITE_OPTIONS.get(self.kind, {}).items():  # only ever shortens a run
+            if k in fields:
+                default = fields[k].default
+                out[k] = min(v, default) if isinstance(default, (int, float)) and not isinstance(default, bool) else v
         out.update(getattr(self.cls, "conformance_config", {}) or {})
         out.update(overrides)
         return out
