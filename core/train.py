@@ -57,7 +57,7 @@ def causal_lm_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
 def lr_at(step: int, cfg: TrainConfig) -> float:
     warm = cfg.warmup * cfg.steps if cfg.warmup < 1 else cfg.warmup
     if step < warm:
-        return cfg.lr * (step + 1) / warm
+        return cfg.lr * min(1.0, (step + 1) / warm)  # warm-up shorter than a step must not overshoot
     if cfg.schedule == "constant":
         return cfg.lr
     frac = (step - warm) / max(1.0, cfg.steps - warm)
