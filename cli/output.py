@@ -44,19 +44,22 @@ def change(base: float, new: float, direction: str) -> str:
     return f"[{colour}]{rel:+.1%}[/{colour}]"
 
 
-def side_by_side(title: str, rows: list[tuple[str, float | None, float | None, str, str]]) -> Table:
-    """rows: (label, baseline, composed, direction, unit)."""
+def side_by_side(title: str, rows: list[tuple], extra: str | None = None) -> Table:
+    """rows: (label, baseline, composed, direction, unit[, extra]); ``extra`` names an optional
+    column of reference figures shown after "composed" (e.g. an unlearning evaluation's retain-only model)."""
     table = Table(title=title, title_justify="left")
     table.add_column("metric")
     table.add_column("baseline", justify="right")
     table.add_column("composed", justify="right")
+    if extra:
+        table.add_column(extra, justify="right")
     table.add_column("change", justify="right")
-    for label, base, new, direction, unit in rows:
+    for label, base, new, direction, unit, *ref in rows:
         def show(v):
             if v is None:
                 return "—"
             return human_bytes(v) if unit == "bytes" else fmt(v)
         arrow = {"lower": " ↓", "higher": " ↑"}.get(direction, "")
-        table.add_row(label + arrow, show(base), show(new),
-                      change(base, new, direction) if base is not None and new is not None else "")
+        cells = [label + arrow, show(base), show(new)] + ([show(ref[0] if ref else None)] if extra else [])
+        table.add_row(*cells, change(base, new, direction) if base is not None and new is not None else "")
     return table
