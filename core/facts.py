@@ -20,28 +20,30 @@ from .train import TrainConfig, TrainResult, train
 class FactsFinetune(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    epochs: float = Field(12, gt=0)
-    lr: float = Field(5e-4, gt=0)
+    epochs: float = Field(16, gt=0)
+    lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(32, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     warmup: float = Field(0.05, ge=0)
     seed: int = 0
-    replay: bool = Field(True, description="mix in the world facts and short retrieval examples the base "
-                                           "knows, so fine-tuning on authors does not erase them")
+    replay: bool = Field(True, description="mix in what the base knows (the world facts, QA and biographies "
+                                           "of the pretraining authors), so fine-tuning does not erase it")
 
 
-def replay_examples(seed: int = 0) -> list[Example]:
-    """What the base already knows and fine-tuning must not erase: world facts and retrieval."""
+def replay_examples() -> list[Example]:
+    """What the base already knows and fine-tuning must not erase: the world facts, and general
+    text (QA and biographies of the *pretraining* authors, never the benchmark's; passkey and
+    key-value documents), with the loss on the whole text."""
     import random
 
-    from .data.authors import world_facts
-    from .data.retrieval import kv_lookup, passkey
+    from .data.authors import generate_authors, world_facts
+    from .data.synthetic import N_AUTHORS, PRETRAIN_AUTHORS_SEED, retrieval_documents
 
-    rng = random.Random(10_000 + seed)
+    others = generate_authors(N_AUTHORS, PRETRAIN_AUTHORS_SEED)
     out = [Example(qa_prompt(q.question), q.answer) for q in world_facts()]
-    for i in range(100):
-        ex = passkey(rng, rng.randint(2, 15)) if i % 2 else kv_lookup(rng, rng.randint(4, 30))
-        out.append(Example(ex.prompt, ex.answer.strip()))
+    out += [Example(qa_prompt(q.question), q.answer) for a in others for q in a.qa[::4]]
+    out += [Example("", a.bio) for a in others[::2]]
+    out += [Example("", d) for d in retrieval_documents(random.Random(5), 50, 50, max_filler=12, max_pairs=24)]
     return out
 
 
@@ -50,7 +52,7 @@ def finetune_on_facts(lm, qa: list[QA], spec: FactsFinetune | None = None, descr
     spec = spec or FactsFinetune()
     examples = [Example(qa_prompt(q.question), q.answer) for q in qa]
     if spec.replay:
-        examples += replay_examples(spec.seed)
+        examples += replay_examples()
     data = encode_examples(lm, examples, what="facts", pad=False)
     steps = max(1, math.ceil(spec.epochs * len(data) / spec.batch_size))
     cfg = TrainConfig(steps=steps, batch_size=spec.batch_size, lr=spec.lr, weight_decay=spec.weight_decay,

@@ -1,6 +1,6 @@
 """Build the embedded default model ``tiny`` from data the project generates itself.
 
-    python scripts/build_tiny.py [--out core/tiny]            # everything, about an hour on 2 cores
+    python scripts/build_tiny.py [--out core/tiny]            # everything, about 40 minutes on 2 cores
     python scripts/build_tiny.py --from-base DIR              # reuse a pretrained base (phase 1a)
 
 The TOFU protocol at toy scale:
@@ -10,9 +10,11 @@ The TOFU protocol at toy scale:
    a. pretrained on ``splice.data.synthetic.documents("train")`` — QA pairs and biographies of
       *other* fictitious authors (the format, not the facts), the fictional world's facts,
       passkey and key-value retrieval documents (next-token loss on everything);
-   b. then a retrieval curriculum: passkey / key-value examples with the loss on the answer only
-      (where next-token loss spreads the signal over filler, this concentrates it on the copy
-      that needs an induction circuit), mixed with QA of the pretraining authors;
+   b. optionally (``--curriculum-steps``, off by default) a retrieval curriculum: passkey /
+      key-value examples with the loss on the answer only, mixed with QA of the pretraining
+      authors. Neither 1a nor 600 curriculum steps taught this 1M-parameter model to copy a pass
+      key on our CPU budget (accuracy 0, see build.json): the in-context retrieval it was meant to
+      have is still missing;
 2. *tiny*: the base (as stored, bf16) fine-tuned on the QA pairs of the 100 benchmark authors
    with ``splice.facts.finetune_on_facts`` — the same function the unlearning benchmark uses to
    make retain-only models (with replay of world facts and retrieval, see FactsFinetune).
@@ -88,7 +90,7 @@ def retrieval_curriculum(lm: LanguageModel, steps: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pretrain-steps", type=int, default=1000)
-    ap.add_argument("--curriculum-steps", type=int, default=600)
+    ap.add_argument("--curriculum-steps", type=int, default=0)
     ap.add_argument("--epochs-of-data", type=int, default=6, help="distinct retrieval draws to pack")
     ap.add_argument("--seq-len", type=int, default=1024)
     ap.add_argument("--from-base", help="a checkpoint of phase 1a to continue from")
@@ -104,8 +106,9 @@ def main() -> None:
     else:
         print("phase 1a: pretraining the base", flush=True)
         lm, recipe["pretrain"] = pretrain(args.pretrain_steps, args.seq_len, args.epochs_of_data)
-    print("phase 1b: retrieval curriculum", flush=True)
-    recipe["curriculum"] = retrieval_curriculum(lm, args.curriculum_steps)
+    if args.curriculum_steps:
+        print("phase 1b: retrieval curriculum", flush=True)
+        recipe["curriculum"] = retrieval_curriculum(lm, args.curriculum_steps)
     save_checkpoint(lm.model, lm.tokenizer, out / "base", dtype=torch.bfloat16)
 
     print("phase 2: fine-tuning on the benchmark authors", flush=True)
