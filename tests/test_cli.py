@@ -37,14 +37,14 @@ def test_user_mistakes_are_one_line_and_exit_2(capsys, tmp_path):
 
 def test_compose_json_then_eval_reproduces(capsys, tmp_path):
     out_dir = tmp_path / "art"
-    code, out, err = run(capsys, "compose", "--quant", "rtn", "--quant-opt", "w_bits=4", "--eval-opt",
+    code, out, err = run(capsys, "compose", "--quant", "rtn", "--quant-opt", "w_bits=2", "--eval-opt",
                          "perplexity.context=64", "--eval-opt", "perplexity.max_windows=2", "--out", str(out_dir),
                          "--json")
     assert code == 0, err
     res = json.loads(out)
     base = res["baseline"]["perplexity"]["metrics"]["perplexity"]["value"]
     comp = res["composed"]["perplexity"]["metrics"]["perplexity"]["value"]
-    assert comp > base > 1  # 4-bit weights cost something on a 1M-parameter model
+    assert comp > base > 1  # 2-bit weights cost something on a 1M-parameter model
     assert res["footprint"]["composed"]["parameter_bytes"] < res["footprint"]["baseline"]["parameter_bytes"]
     code, out, _ = run(capsys, "eval", str(out_dir), "--json")
     rep = json.loads(out)
