@@ -103,15 +103,18 @@ def kl_to_reference(lm, ref_logits: torch.Tensor, ids: torch.Tensor) -> float:
     return float((lr.exp() * (lr - lp)).sum(-1).mean())
 
 
-@check("quantizer", "bits_monotone", "more weight bits give a smaller error (KL to the unquantized model on tiny)")
+@check("quantizer", "bits_monotone", "more weight bits give a smaller error (KL to the unquantized model on tiny; "
+       "the rest of full_precision_config keeps activations/KV unquantized)")
 def bits_monotone(s: Subject) -> str:
     f = field_name(s)
     declared = getattr(s.cls, "supported_weight_bits", None)
     ladder = [b for b in (declared or DEFAULT_BIT_LADDER) if b < 16]
+    # everything but the weights at full precision (activations, KV), when the method says how
+    others = {k: v for k, v in (s.cls.full_precision_config or {}).items() if k != f}
     valid = []
     for b in sorted(set(ladder)):
         try:
-            s.cls.make_config({**s.options(), f: b})
+            s.cls.make_config({**s.options(), **others, f: b})
             valid.append(b)
         except ConfigError:
             continue
@@ -122,9 +125,9 @@ def bits_monotone(s: Subject) -> str:
     ref = logits(tiny(), ids)
     errs = []
     for b in picks:
-        lm, _ = quantized(s, **{f: b})
+        lm, _ = quantized(s, **others, **{f: b})
         errs.append(kl_to_reference(lm, ref, ids))
-    shown = ", ".join(f"{b} bits: {e:.3g}" for b, e in zip(picks, errs))
+    shown = ", ".join(f"{b} bits: {e:.3g}" for b, e in zip(picks, errs)) + (f" (with {others})" if others else "")
     for i in range(len(errs) - 1):
         if not errs[i + 1] < errs[i]:
             raise CheckFailed(f"the error does not fall as {f} grows ({shown}): is {f} honoured?")
