@@ -1,0 +1,192 @@
+"""Attention sinks in small LMs trained from scratch: softmax vs sigmoid attention (issue 9).
+
+    .venv/bin/python -m bench.sinks                   # 3 attention variants x 3 seeds (resumes)
+    .venv/bin/python -m bench.sinks --max-minutes 8   # stop starting runs after 8 min; rerun to go on
+    .venv/bin/python -m bench.sinks --quick
+
+The claim (Gu et al., When Attention Sink Emerges in Language Models: An Empirical View, arXiv
+2410.10781): language models trained with softmax attention develop an attention sink on the
+first token — many heads give it most of their attention (high Sink_1^ε, ε = 0.3) — while with
+sigmoid attention without normalisation no sink emerges; with normalisation the sink comes back.
+
+Setup, identical except the attention: the data, tokenizer and model of ``bench/activations.py``
+(WikiText-2 test split cut into articles, every 10th held out; a 2048-entry BPE trained on the
+training articles; the ``tiny`` architecture with its SwiGLU MLP, from scratch), AdamW lr 3e-3,
+weight decay 0.1, 5% warm-up, cosine to 10%, batch 32 × 64 tokens (the metric's length), 400 steps. Attention: ``sdpa`` (softmax), ``sigmoid`` (the plugin's
+default: sigmoid, no normalisation) and ``sigmoid`` with ``normalize=true``. The metric is the
+``sink`` evaluator's: 100 sequences of 64 tokens (BOS + 63 tokens of the held-out articles),
+importance of position k = mean attention it receives from the queries that see it (rows
+normalised as the official evaluation does), Sink_k = % of (sequence, layer, head) with importance
+> 0.3. ``sink_0`` here is the paper's Sink_1 (the first token).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench import common
+from bench.activations import cache_dir, eval_loss, prepared, tiny_architecture, train_resumable
+
+TITLE = "Attention sinks: softmax vs sigmoid attention trained from scratch (Sink_1^0.3)"
+REQUIRES = ["splice_sigmoid", "splice_sink"]
+ESTIMATE_MIN = 90
+ORDER = 71
+VARIANTS: dict[str, tuple[str | None, dict[str, Any]]] = {
+    "softmax": (None, {}),
+    "sigmoid": ("sigmoid", {}),
+    "sigmoid_norm": ("sigmoid", {"normalize": True}),
+}
+
+
+def sink_windows(tok, tokens: int = 64, samples: int = 100) -> torch.Tensor:
+    """BOS + ``tokens - 1`` consecutive tokens of the held-out articles, ``samples`` times."""
+    from bench.activations import split_articles
+
+    _, eval_docs = split_articles()
+    stream: list[int] = []
+    for ids in tok.encode_batch(eval_docs, add_special_tokens=False):
+        stream += ids
+    body = tokens - 1
+    return torch.tensor([[tok.bos_id] + stream[i * body:(i + 1) * body] for i in range(samples)])
+
+
+def build(variant: str, vocab: int, seq_len: int, seed: int, tok):
+    from splice.install import install_attention
+    from splice.model import Decoder
+    from splice.pipeline import reinitialize
+    from splice.registry import get_registry
+
+    model = Decoder(tiny_architecture(vocab, seq_len, True, 384, tok))
+    name, opts = VARIANTS[variant]
+    if name is not None:
+        install_attention(model, get_registry().get("attention", name).cls(opts))
+    reinitialize(model, seed)
+    return model
+
+
+def run(variant: str, seed: int, steps: int, batch: int, seq_len: int, lr: float, eval_every: int,
+        checkpoint: Path | None = None, deadline: float | None = None) -> dict[str, Any] | None:
+    from splice.train import TrainConfig
+    from splice_sink import sink_rates
+
+    tok, data, win, _ = prepared(seq_len)
+    win = win[:64]
+    probes = sink_windows(tok)
+    model = build(variant, tok.vocab_size, seq_len, seed, tok)
+
+    def measure(step: int) -> dict[str, Any]:
+        model.eval()
+        rates = sink_rates(model, probes, 0.3, batch_size=20)  # L×H×T
+        model.train()
+        per_pos = rates.mean(dim=(0, 1)) * 100
+        return {"step": step, "sink_0": float(per_pos[0]), "sink_max_other": float(per_pos[1:].max()),
+                "sink_0_per_layer": [round(float(v) * 100, 1) for v in rates[:, :, 0].mean(1)],
+                "eval_loss": eval_loss(model, win)}
+
+    cfg = TrainConfig(steps=steps, batch_size=batch, lr=lr, weight_decay=0.1, betas=(0.9, 0.95), warmup=0.05,
+                      schedule="cosine", min_lr_ratio=0.1, grad_clip=1.0, seed=seed)
+    extra: dict[str, Any] = {"curve": [], "seconds": 0.0}
+    if checkpoint is None or not checkpoint.exists():
+        extra["curve"].append(measure(0))
+
+    def on_step(step: int, loss: float) -> None:
+        if (step + 1) % eval_every == 0 or step + 1 == steps:
+            extra["curve"].append(measure(step + 1))
+
+    t0 = time.time()
+    losses = train_resumable(model, data, cfg, checkpoint, deadline, on_step, extra)
+    if losses is None:
+        state = torch.load(checkpoint, weights_only=False)
+        state["extra"]["seconds"] = state["extra"].get("seconds", 0.0) + time.time() - t0
+        torch.save(state, checkpoint)
+        return None
+    return {"variant": variant, "seed": seed, "curve": extra["curve"], "train_loss": losses,
+            "seconds": extra.get("seconds", 0.0) + time.time() - t0}
+
+
+def report(args, runs: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    page = common.Page("sinks", TITLE, args)
+    page.text(__doc__.split("\n\n", 2)[2])
+    rows = []
+    for r in sorted(runs, key=lambda r: (list(VARIANTS).index(r["variant"]), r["seed"])):
+        last = r["curve"][-1]
+        rows.append({"attention": r["variant"], "seed": r["seed"], "steps": len(r["train_loss"]),
+                     "Sink_1 (first token) %": last["sink_0"], "max Sink_k, k > 1 %": last["sink_max_other"],
+                     "Sink_1 per layer %": " / ".join(f"{v:g}" for v in last["sink_0_per_layer"]),
+                     "held-out loss": last["eval_loss"], "minutes": r["seconds"] / 60})
+    page.heading("Final numbers per seed")
+    page.table(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    colors = {"softmax": "black", "sigmoid": "tab:blue", "sigmoid_norm": "tab:purple"}
+    for r in runs:
+        lab = r["variant"] if r["seed"] == min(x["seed"] for x in runs if x["variant"] == r["variant"]) else None
+        s = [c["step"] for c in r["curve"]]
+        axes[0].plot(s, [c["sink_0"] for c in r["curve"]], color=colors[r["variant"]], marker=".", label=lab, alpha=0.8)
+        axes[1].plot(s, [c["eval_loss"] for c in r["curve"]], color=colors[r["variant"]], marker=".", label=lab,
+                     alpha=0.8)
+    axes[0].set(title="first-token attention sink, Sink_1^0.3 (%)", xlabel="training step", ylim=(-2, 102))
+    axes[1].set(title="held-out loss", xlabel="training step")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    page.plot(fig, "sinks_curves.png", "Sink_1^0.3 and held-out loss during training (one line per seed)")
+    page.heading("Reading")
+    lines = []
+    for v in VARIANTS:
+        rs = [r for r in runs if r["variant"] == v]
+        if rs:
+            vals = [r["curve"][-1]["sink_0"] for r in rs]
+            lines.append(f"- **{v}**: Sink_1^0.3 = {', '.join(f'{x:.1f}%' for x in vals)} after training "
+                         f"(mean {sum(vals) / len(vals):.1f}%).")
+    page.text("\n".join(lines))
+    page.write()
+
+
+def main(argv: list[str] | None = None) -> None:
+    def add(p):
+        p.add_argument("--variants", default=",".join(VARIANTS))
+        p.add_argument("--seeds", default="0,1,2")
+        p.add_argument("--steps", type=int, default=400)
+        p.add_argument("--batch", type=int, default=32)
+        p.add_argument("--seq-len", type=int, default=64)
+        p.add_argument("--lr", type=float, default=3e-3)
+        p.add_argument("--eval-every", type=int, default=50)
+        p.add_argument("--max-minutes", type=float, default=None)
+
+    args = common.parse_args("sinks", argv, add)
+    if args.quick:
+        args.steps, args.seeds, args.eval_every = 6, "0", 3
+    name = "sinks" + ("-quick" if args.quick else "")
+    store = common.Store(name, fresh=args.fresh)
+    deadline = time.time() + 60 * args.max_minutes if args.max_minutes is not None else None
+    for s in [int(x) for x in args.seeds.split(",")]:
+        for v in args.variants.split(","):
+            key = {"variant": v, "seed": s, "steps": args.steps, "batch": args.batch, "seq_len": args.seq_len,
+                   "lr": args.lr}
+            if store.has(key):
+                continue
+            if deadline is not None and time.time() > deadline:
+                common.log("time budget reached: rerun to continue")
+                return
+            common.log(f"training {v} seed {s}")
+            ckpt = cache_dir() / f"{name}-checkpoints" / f"{common.digest(key)}.pt"
+            r = run(v, s, args.steps, args.batch, args.seq_len, args.lr, args.eval_every, ckpt, deadline)
+            if r is None:
+                common.log("time budget reached mid-run (checkpoint saved): rerun to continue")
+                return
+            common.log(f"{v} seed {s}: Sink_1 {r['curve'][-1]['sink_0']:.1f}% ({r['seconds'] / 60:.1f} min)")
+            store.put(key, r)
+    report(args, store.rows())
+
+
+if __name__ == "__main__":
+    main()

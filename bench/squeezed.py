@@ -1,0 +1,381 @@
+"""Squeezed Attention against dense attention and the recency baseline at equal KV budgets.
+
+Part ``accuracy`` (per model and context length): passkey and key-value retrieval accuracy,
+perplexity of a WikiText-2 continuation given a fixed prefix, and attention fidelity, for dense
+attention and, at every budget, Squeezed Attention (one level and hierarchical) and recency (the
+same number of keys, the most recent ones). Every example's context is prefilled and clustered once;
+all variants then answer on forks of that one cache, so they see identical inputs.
+
+Part ``cost``: keys attended and centroids compared per query as the context grows, with thresholds
+calibrated per context (the paper's budget: a fixed fraction) and once per model (an absolute
+threshold, ``calibration='model'``), one level vs hierarchical. Operation counts, not wall-clock
+(no GPU here).
+
+    .venv/bin/python -m bench.squeezed --model tiny
+    .venv/bin/python -m bench.squeezed --model smollm2
+    .venv/bin/python -m bench.squeezed --page        # rewrite docs/results/squeezed.md from saved runs
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import Counter
+
+import torch
+
+from bench import common, models
+
+TITLE = "Squeezed Attention vs dense and recency at equal KV budget (tiny, SmolLM2-135M)"
+REQUIRES = ["splice_squeezed", "splice_longctx"]
+ESTIMATE_MIN = 40
+ORDER = 60
+
+BUDGETS = (1 / 2, 1 / 3, 1 / 4, 1 / 8)
+SETTINGS = {  # per model: what the accuracy and cost parts run (kept moderate: 2 shared CPU cores)
+    "tiny": {"lengths": [1024, 1900], "examples": 24, "ppl_examples": 6, "continuation": 64,
+             "cost_lengths": [256, 512, 1024, 1900], "cost_examples": 6, "calib_corpus": "tiny-calib"},
+    "smollm2": {"lengths": [1024], "examples": 8, "ppl_examples": 3, "continuation": 32, "hierarchical": False,
+                "cost_lengths": [256, 512, 1024, 2000], "cost_examples": 2, "calib_corpus": "tinyshakespeare"},
+}
+QUICK = {"lengths": [384], "examples": 2, "ppl_examples": 1, "continuation": 8, "cost_lengths": [256, 384],
+         "cost_examples": 1}
+CALIB_LEN, CALIB_WINDOWS, COST_BUDGET = 512, 8, 1 / 4
+
+
+def add_args(p) -> None:
+    p.add_argument("--model", choices=["tiny", "smollm2", "all"], default="all")
+    p.add_argument("--part", choices=["accuracy", "cost", "all"], default="all")
+    p.add_argument("--tasks", default="passkey,kv,ppl", help="accuracy tasks to run (comma separated)")
+    p.add_argument("--page", action="store_true", help="only rewrite the page from saved measurements")
+
+
+def load_model(name: str):
+    from splice.model import load
+
+    lm = load("tiny" if name == "tiny" else str(models.smollm2()))
+    lm.model.eval().requires_grad_(False)
+    return lm
+
+
+# -- attention variants --------------------------------------------------------------------------------
+
+def build_cores(lm, kind: str, budget: float | None, **extra):
+    from splice.builtins.attention import SDPAAttention
+    from splice.install import attention_sites
+    from splice_squeezed import Recency, Squeezed
+
+    if kind == "dense":
+        method = SDPAAttention()
+    elif kind == "recency":
+        method = Recency({"budget": budget})
+    else:
+        method = Squeezed({"budget": budget, "hierarchical": kind.startswith("squeezed-h"), **extra})
+    return [method.build(site).to(lm.model.device) for site in attention_sites(lm.model)]
+
+
+def use(lm, cores) -> None:
+    for blk, core in zip(lm.model.blocks, cores):
+        blk.attn.core = core
+        if hasattr(core, "reset_stats"):
+            core.reset_stats()
+
+
+def counters(cores) -> Counter:
+    total: Counter = Counter()
+    for c in cores:
+        total.update(getattr(c, "stats", {}))
+    return total
+
+
+MORE_CLUSTERS = 0.2  # a second clustering of every context: 20% clusters instead of the paper's 5%
+
+
+def variants(budgets=BUDGETS, hierarchical: bool = True) -> list[tuple[str, float | None]]:
+    out: list[tuple[str, float | None]] = [("dense", None)]
+    for b in budgets:
+        out += [("squeezed", b)] + ([("squeezed-h", b)] if hierarchical else []) + [("squeezed-20%", b), ("recency", b)]
+    return out
+
+
+def variant_cores(lm, kind: str, budget: float | None, **extra):
+    if kind == "squeezed-20%":
+        return build_cores(lm, "squeezed", budget, clusters=MORE_CLUSTERS, **extra)
+    return build_cores(lm, kind, budget, **extra)
+
+
+# -- part 1: accuracy at each budget -------------------------------------------------------------------
+
+def accuracy_examples(lm, name: str, s: dict, args):
+    from splice.data.corpora import default_eval_corpus, load_corpus
+    from splice_longctx.tasks import retrieval_examples, text_windows_from_text
+
+    tasks = args.tasks.split(",")
+    text = load_corpus(default_eval_corpus(lm.source))  # WikiText-2; tiny: its own held-out text
+    for n in s["lengths"]:
+        for task in ("passkey", "kv"):
+            if task in tasks:
+                for i, ex in enumerate(retrieval_examples(lm, task, n, s["examples"], None, seed=0)):
+                    yield {"model": name, "length": n, "task": task, "i": i}, ex
+        if "ppl" in tasks:
+            for i, ex in enumerate(text_windows_from_text(lm, text, n, s["continuation"], s["ppl_examples"])):
+                yield {"model": name, "length": n, "task": "ppl", "i": i}, ex
+
+
+def run_accuracy(lm, name: str, s: dict, store, args) -> None:
+    from splice_longctx import FidelityStats, answer_question, continuation_nll
+    from splice_squeezed import recluster
+
+    prefill_cores = build_cores(lm, "squeezed-h", 0.5)  # clusters both levels; flat variants use the fine one
+    cores = {v: variant_cores(lm, *v) for v in variants(hierarchical=s.get("hierarchical", True))}
+    # Perplexity: each continuation token selects its own keys, exactly what token-by-token decoding
+    # does, so the whole continuation is scored in one forward (per-query selection is incremental-exact).
+    ppl_cores = {v: variant_cores(lm, *v, selection="per_query") if v[0].startswith("squeezed") else cs
+                 for v, cs in cores.items()}
+    todo = list(accuracy_examples(lm, name, s, args))
+    common.log(f"{name}: {len(todo)} fixed contexts x {len(cores)} attention variants")
+    with common.progress(f"squeezed accuracy {name}", len(todo)) as bar:
+        for key, ex in todo:
+            if store.has(key):
+                bar.advance()
+                continue
+            t0 = time.perf_counter()
+            use(lm, prefill_cores)
+            cache = lm.model.prefill(torch.tensor([ex.context]))
+            more = recluster(cache, {"clusters": MORE_CLUSTERS})
+            out = {"context_tokens": len(ex.context), "prefill_s": time.perf_counter() - t0, "variants": {}}
+            for (kind, budget), cs in (ppl_cores if key["task"] == "ppl" else cores).items():
+                use(lm, cs)
+                ctx_cache = more if kind == "squeezed-20%" else cache
+                stats = FidelityStats()
+                if key["task"] == "ppl":
+                    nll, cnt = continuation_nll(lm, ex, ctx_cache, stats, chunk=len(ex.question))
+                    rec = {"nll": nll, "tokens": cnt}
+                else:
+                    rec = {"hit": bool(answer_question(lm, ex, ctx_cache, stats))}
+                c = counters(cs)
+                rec.update(stats.overall())
+                rec["keys"] = c["selected"] / c["prefix_keys"] if c["prefix_keys"] else 1.0
+                rec["comparisons"] = c["comparisons"] / c["queries"] if c["queries"] else 0.0
+                out["variants"][f"{kind}@{budget}"] = rec
+            store.put(key, {**out, "key": key})
+            common.log(f"{key} done in {time.perf_counter() - t0:.0f}s")
+            bar.advance()
+
+
+def accuracy_rows(store, name: str) -> list[dict]:
+    rows = []
+    recs = [(v["key"], v) for v in store.rows() if v["key"].get("model") == name and "task" in v["key"]]
+    lengths = sorted({k["length"] for k, _ in recs})
+    for n in lengths:
+        for kind, budget in variants():
+            vk = f"{kind}@{budget}"
+            if not any(vk in v["variants"] for k, v in recs if k["length"] == n):
+                continue
+            row = {"length": n, "method": kind, "budget": "1" if budget is None else f"1/{round(1 / budget)}",
+                   "reduction": 1.0 if budget is None else 1 / budget}
+            for task in ("passkey", "kv"):
+                hits = [v["variants"][vk]["hit"] for k, v in recs
+                        if k["length"] == n and k["task"] == task and vk in v["variants"]]
+                row[task] = sum(hits) / len(hits) if hits else float("nan")
+                row[f"n_{task}"] = len(hits)
+            ppl = [v["variants"][vk] for k, v in recs if k["length"] == n and k["task"] == "ppl" and vk in v["variants"]]
+            row["ppl"] = math.exp(sum(p["nll"] for p in ppl) / sum(p["tokens"] for p in ppl)) if ppl else float("nan")
+            allv = [v["variants"][vk] for k, v in recs if k["length"] == n and vk in v["variants"]]
+            for f in ("keys", "topk_recall", "mass_recall", "output_error", "comparisons"):
+                vals = [a[f] for a in allv if f in a]
+                row[f] = sum(vals) / len(vals) if vals else float("nan")
+            row["context_tokens"] = sum(v["context_tokens"] for k, v in recs if k["length"] == n) / max(
+                1, sum(1 for k, _ in recs if k["length"] == n))
+            rows.append(row)
+    return rows
+
+
+# -- part 2: cost as the context grows -------------------------------------------------------------------
+
+def calibration_windows(lm, corpus: str, n: int, length: int) -> torch.Tensor:
+    from splice.data.corpora import load_corpus
+
+    ids = lm.encode(load_corpus(corpus))
+    rng = random.Random(0)
+    starts = [rng.randrange(0, len(ids) - length) for _ in range(n)]
+    return torch.tensor([ids[s:s + length] for s in starts])
+
+
+def run_cost(lm, name: str, s: dict, store, args) -> None:
+    from splice.install import install_attention
+    from splice_longctx import answer_question
+    from splice_longctx.tasks import retrieval_examples
+    from splice_squeezed import Squeezed
+
+    calib = calibration_windows(lm, s["calib_corpus"], CALIB_WINDOWS if not args.quick else 2,
+                                CALIB_LEN if not args.quick else 256)
+    cost_variants = {}
+    for kind, calibration in (("squeezed", "context"), ("squeezed", "model"), ("squeezed-h", "context"),
+                              ("squeezed-h", "model")):
+        method = Squeezed({"budget": COST_BUDGET, "hierarchical": kind == "squeezed-h", "calibration": calibration})
+        install_attention(lm.model, method)
+        method.calibrate(lm, calib)  # a no-op for calibration='context'
+        cost_variants[f"{kind}/{calibration}"] = [blk.attn.core for blk in lm.model.blocks]
+    prefill_cores = build_cores(lm, "squeezed-h", 0.5)
+    todo = [({"model": name, "part": "cost", "length": n, "i": i}, ex) for n in s["cost_lengths"]
+            for i, ex in enumerate(retrieval_examples(lm, "passkey", n, s["cost_examples"], None, seed=1))]
+    with common.progress(f"squeezed cost {name}", len(todo)) as bar:
+        for key, ex in todo:
+            if not store.has(key):
+                use(lm, prefill_cores)
+                cache = lm.model.prefill(torch.tensor([ex.context]))
+                out = {"context_tokens": len(ex.context), "variants": {}}
+                for vname, cs in cost_variants.items():
+                    use(lm, cs)
+                    hit = answer_question(lm, ex, cache)
+                    c = counters(cs)
+                    out["variants"][vname] = {"hit": bool(hit), "keys_per_query": c["selected"] / c["queries"],
+                                              "comparisons_per_query": c["comparisons"] / c["queries"],
+                                              "fraction": c["selected"] / c["prefix_keys"]}
+                store.put(key, {**out, "key": key})
+            bar.advance()
+
+
+def cost_rows(store, name: str) -> list[dict]:
+    recs = [(v["key"], v) for v in store.rows() if v["key"].get("part") == "cost" and v["key"].get("model") == name]
+    rows = []
+    for n in sorted({k["length"] for k, _ in recs}):
+        sub = [v for k, v in recs if k["length"] == n]
+        for vname in sub[0]["variants"]:
+            vals = [v["variants"][vname] for v in sub]
+            rows.append({"length": n, "context_tokens": sum(v["context_tokens"] for v in sub) / len(sub),
+                         "variant": vname,
+                         **{f: sum(x[f] for x in vals) / len(vals) for f in
+                            ("keys_per_query", "comparisons_per_query", "fraction", "hit")}})
+    return rows
+
+
+def slope(rows: list[dict], variant: str, field: str) -> float:
+    pts = [(math.log(r["context_tokens"]), math.log(max(r[field], 1e-9))) for r in rows if r["variant"] == variant]
+    if len(pts) < 2:
+        return float("nan")
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+
+
+# -- the page -------------------------------------------------------------------------------------------
+
+def plot_accuracy(rows_by_model: dict[str, list[dict]]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(m, n, metric) for m, rows in rows_by_model.items() for n in sorted({r["length"] for r in rows})
+              for metric in ("passkey", "kv", "ppl")
+              if any(not math.isnan(r[metric]) for r in rows if r["length"] == n)]
+    cols = 3
+    n_rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(12, 3.2 * n_rows), squeeze=False)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    for ax, (m, n, metric) in zip(axes.flat, panels):
+        rows = [r for r in rows_by_model[m] if r["length"] == n]
+        dense = next(r[metric] for r in rows if r["method"] == "dense")
+        for kind, style in (("squeezed", "o-"), ("squeezed-h", "s--"), ("squeezed-20%", "d-."), ("recency", "x:")):
+            pts = sorted((r["reduction"], r[metric]) for r in rows if r["method"] == kind)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=kind)
+        ax.axhline(dense, color="k", lw=0.8, label="dense")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([2, 3, 4, 8], ["2x", "3x", "4x", "8x"])
+        ax.set_xlabel("KV budget reduction")
+        ax.set_title(f"{m}, {n}-token context: {'perplexity' if metric == 'ppl' else metric + ' accuracy'}")
+        if metric == "ppl":
+            ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_cost(rows_by_model: dict[str, list[dict]]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows_by_model), 2, figsize=(10, 3.4 * len(rows_by_model)), squeeze=False)
+    for (m, rows), ax_row in zip(rows_by_model.items(), axes):
+        for ax, field, label in zip(ax_row, ("keys_per_query", "comparisons_per_query"),
+                                    ("keys attended per query", "centroids compared per query")):
+            for vname in dict.fromkeys(r["variant"] for r in rows):
+                pts = [(r["context_tokens"], r[field]) for r in rows if r["variant"] == vname]
+                ax.plot(*zip(*pts), "o-", label=f"{vname} (slope {slope(rows, vname, field):.2f})")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log", base=2)
+            ax.set_xlabel("fixed-context tokens")
+            ax.set_title(f"{m}: {label}")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def write_page(args) -> None:
+    page = common.Page("squeezed", TITLE, args)
+    acc, cost = {}, {}
+    for name in ("tiny", "smollm2"):
+        st = common.Store(f"squeezed-{name}")
+        if len(st):
+            acc[name] = accuracy_rows(st, name)
+            cost[name] = cost_rows(st, name)
+    acc = {k: v for k, v in acc.items() if v}
+    cost = {k: v for k, v in cost.items() if v}
+    page.text(__doc__.split("\n\n    ")[0])
+    page.text(PAGE_INTRO)
+    for name, rows in acc.items():
+        page.heading(f"Accuracy at each KV budget: {name}", 3)
+        page.table(rows, columns={"length": "context", "method": "method", "budget": "budget", "passkey": "passkey acc",
+                                  "kv": "kv acc", "ppl": "PPL", "keys": "keys touched", "topk_recall": "top-8 recall",
+                                  "mass_recall": "mass recall", "output_error": "output err"})
+    if acc:
+        page.plot(plot_accuracy(acc), "squeezed_accuracy.png",
+                  "Retrieval accuracy and fixed-prefix perplexity against the KV budget reduction (dense: black line)")
+    for name, rows in cost.items():
+        page.heading(f"Cost as the context grows: {name}", 3)
+        page.table(rows, columns={"context_tokens": "context", "variant": "variant", "keys_per_query": "keys/query",
+                                  "fraction": "fraction", "comparisons_per_query": "centroids/query",
+                                  "hit": "passkey acc"})
+        fits = [{"variant": v, "keys slope": slope(rows, v, "keys_per_query"),
+                 "centroids slope": slope(rows, v, "comparisons_per_query")} for v in dict.fromkeys(r["variant"] for r in rows)]
+        page.table(fits, caption="Log-log slopes against context length (1 = linear growth):")
+    if cost:
+        page.plot(plot_cost(cost), "squeezed_cost.png", "Keys attended and centroids compared per query (log-log)")
+    page.note("Per model: " + "; ".join(f"{m}: {s}" for m, s in SETTINGS.items()))
+    page.write()
+
+
+PAGE_INTRO = """
+*Budget* is the fraction of the fixed context's keys a query may attend to; *keys touched* is the
+fraction it actually attended (Squeezed Attention hits its budget on the calibration queries, not
+exactly on every question). Recency keeps exactly the budget's number of most recent keys.
+Fidelity columns compare each layer's attention with dense attention on the same q, k, v (top-8
+recall: share of dense attention's 8 heaviest context keys attended; mass recall: share of dense
+attention weight on the attended keys; output err: relative L2 error of the attention output),
+averaged over the question forwards and continuation tokens.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = common.parse_args("squeezed", argv, add=add_args)
+    if not args.page:
+        names = ["tiny", "smollm2"] if args.model == "all" else [args.model]
+        for name in names:
+            s = {**SETTINGS[name], **(QUICK if args.quick else {})}
+            store = common.Store(f"squeezed-{name}", fresh=args.fresh)
+            lm = load_model(name)
+            if args.part in ("accuracy", "all"):
+                run_accuracy(lm, name, s, store, args)
+            if args.part in ("cost", "all"):
+                run_cost(lm, name, s, store, args)
+    write_page(args)
+
+
+if __name__ == "__main__":
+    main()
