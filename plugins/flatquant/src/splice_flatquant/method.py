@@ -24,7 +24,7 @@ from splice.method import MethodConfig, Paper
 from splice.progress import progress
 from torch import nn
 
-from .blockwise import BlockRunner, check_calibration
+from splice.blockwise import BlockRunner, check_calibration
 from .calibration import BlockTransforms, block_sites, install, sq_init, structure, train_block
 from .modules import FULL
 from .transforms import kron_factors

@@ -31,7 +31,7 @@ from splice.progress import progress
 from splice.quant import FULL, QuantLinear
 from torch import nn
 
-from .blockwise import BlockRunner, check_calibration
+from splice.blockwise import BlockRunner, check_calibration
 from .modules import QuaRotKV, RotatedLinear, load_codes
 from .rotations import (
     HeadRotation,

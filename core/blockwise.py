@@ -1,4 +1,7 @@
-"""Running the decoder one block at a time on calibration windows (for GPTQ)."""
+"""Running the decoder one block at a time on calibration windows.
+
+Shared by block-wise calibration methods (GPTQ in QuaRot, FlatQuant's block MSE, OmniQuant...).
+"""
 
 from __future__ import annotations
 
