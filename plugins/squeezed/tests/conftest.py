@@ -9,6 +9,10 @@ import os
 
 import torch
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+os.environ.setdefault("SPLICE_NO_PROGRESS", "1")
+
 if importlib.util.find_spec("triton") is not None and not torch.cuda.is_available():
     _previous = os.environ.get("TRITON_INTERPRET")
     os.environ["TRITON_INTERPRET"] = "1"

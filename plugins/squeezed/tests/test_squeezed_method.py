@@ -75,12 +75,14 @@ def test_recency_keeps_exactly_the_budget_of_recent_keys(model: Decoder) -> None
 
 @pytest.mark.parametrize("selection", ["shared", "per_query"])
 def test_keys_touched_track_the_budget(model: Decoder, selection: str) -> None:
-    x = ids(640, 3)
+    x = ids(420, 3)
+    m = with_method(model, Squeezed({"budget": 0.5, "selection": selection}))
+    cache = m.prefill(x[:, :400])  # one clustering serves every budget
     fractions = []
     for budget in (0.5, 0.25, 0.125):
-        m = with_method(model, Squeezed({"budget": budget, "selection": selection}))
+        install_attention(m, Squeezed({"budget": budget, "selection": selection}))
         with torch.no_grad():
-            fixed_context_logits(m, x, 600)
+            m(x[:, 400:], cache=cache.fork())
         st = [b.attn.core.stats for b in m.blocks]
         fractions.append(sum(s["selected"] for s in st) / sum(s["prefix_keys"] for s in st))
     assert fractions[0] > fractions[1] > fractions[2] > 0
@@ -147,15 +149,18 @@ def test_lookup_finds_a_far_needle_that_recency_misses() -> None:
 
 
 def test_hierarchical_compares_fewer_centroids(model: Decoder) -> None:
-    x = ids(840, 7)
+    x = ids(520, 7)
+    opts = {"budget": 0.125, "clusters": 0.1, "coarse_clusters": 0.01}
+    m = with_method(model, Squeezed({**opts, "hierarchical": True}))
+    cache = m.prefill(x[:, :500])
     counts = {}
     for hier in (False, True):
-        m = with_method(model, Squeezed({"budget": 0.125, "hierarchical": hier, "clusters": 0.1, "coarse_clusters": 0.01}))
+        install_attention(m, Squeezed({**opts, "hierarchical": hier}))
         with torch.no_grad():
-            fixed_context_logits(m, x, 800)
+            m(x[:, 500:], cache=cache.fork())
         st = m.blocks[1].attn.core.stats
         counts[hier] = st["comparisons"] / st["queries"]
-    k_fine = int(0.1 * (800 - 50))
+    k_fine = int(0.1 * (500 - 31))
     assert counts[False] == k_fine
     assert counts[True] < 0.8 * k_fine
 
