@@ -105,3 +105,16 @@ def test_stablemax_method_rejects_options():
 
     with pytest.raises(ConfigError, match="temperature"):
         StableMax({"temperature": 2})
+
+
+def test_log_probability_near_one_is_accurate_in_float32():
+    """log p of a dominant class is a small difference of two large logs: computed in float32 it
+    would be off by ~1e-6 absolute (100% here); the module returns it to float32 relative precision."""
+    x = torch.full((1, 47), -1e3)
+    x[0, 5] = 1e4  # p(5) = 1 - ~4.6e-6
+    exact = log_stablemax(x.double())[0, 5]
+    out = LogStableMax()(x)[0, 5]
+    assert out.dtype == torch.float32
+    assert abs(float(out) - float(exact)) <= 1e-6 * abs(float(exact))
+    naive32 = log_stablemax(x)[0, 5]  # the same formula evaluated in float32
+    assert abs(float(naive32) - float(exact)) > 1e-2 * abs(float(exact))
