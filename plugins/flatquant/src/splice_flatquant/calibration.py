@@ -180,7 +180,7 @@ class Swap:
         self.block, self.bt = block, bt
         self.saved: dict[str, Any] = {}
 
-    def __enter__(self) -> Swap:
+    def __enter__(self) -> None:
         blk, bt = self.block, self.bt
         self.saved = {"attn_norm": blk.attn_norm, "mlp_norm": blk.mlp_norm, "kv_path": blk.attn.kv_path,
                       **block_sites(blk)}
@@ -190,7 +190,6 @@ class Swap:
         for name, lin in block_sites(blk).items():
             parent, attr = name.split(".")
             setattr(getattr(blk, parent), attr, TrainLinear(lin, name, bt))
-        return self
 
     def __exit__(self, *exc) -> None:
         blk = self.block

@@ -18,13 +18,13 @@ from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field, field_validator
+from splice.blockwise import BlockRunner, check_calibration
 from splice.errors import ConfigError, DataError, IncompatibleError
 from splice.kinds.quantizer import QuantizerMethod
 from splice.method import MethodConfig, Paper
 from splice.progress import progress
 from torch import nn
 
-from splice.blockwise import BlockRunner, check_calibration
 from .calibration import BlockTransforms, block_sites, install, sq_init, structure, train_block
 from .modules import FULL
 from .transforms import kron_factors

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field, field_validator
+from splice.blockwise import BlockRunner, check_calibration
 from splice.errors import ConfigError, DataError, IncompatibleError
 from splice.kinds.quantizer import QuantizerMethod
 from splice.method import MethodConfig, Paper
@@ -31,7 +32,6 @@ from splice.progress import progress
 from splice.quant import FULL, QuantLinear
 from torch import nn
 
-from splice.blockwise import BlockRunner, check_calibration
 from .modules import QuaRotKV, RotatedLinear, load_codes
 from .rotations import (
     HeadRotation,
