@@ -9,8 +9,17 @@ from splice.errors import ConfigError, DataError
 from splice.install import install_attention
 from splice.kinds import EvalContext
 from splice.model import load
-from splice_longctx import (FidelityStats, LongCtx, answer_question, continuation_nll, probing, retrieval_examples,
-                            split_prompt, text_windows, text_windows_from_text)
+from splice_longctx import (
+    FidelityStats,
+    LongCtx,
+    answer_question,
+    continuation_nll,
+    probing,
+    retrieval_examples,
+    split_prompt,
+    text_windows,
+    text_windows_from_text,
+)
 from splice_squeezed import Recency
 
 

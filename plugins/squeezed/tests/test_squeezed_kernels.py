@@ -7,8 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from splice.kernels.testing import backend_params, check_backend
-from splice_squeezed.kernels import (CENTROID_SCORES, SELECTED_ATTENTION, centroid_scores_reference,
-                                     selected_attention_reference)
+from splice_squeezed.kernels import (
+    CENTROID_SCORES,
+    SELECTED_ATTENTION,
+    centroid_scores_reference,
+    selected_attention_reference,
+)
 
 
 @pytest.mark.parametrize("op,backend", backend_params([CENTROID_SCORES, SELECTED_ATTENTION]))

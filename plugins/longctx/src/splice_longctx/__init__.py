@@ -3,8 +3,7 @@ fixed-prefix perplexity, and attention fidelity (keys touched, recall, output er
 
 from .evaluator import LongCtx, LongCtxConfig, answer_question, continuation_nll
 from .fidelity import FidelityProbe, FidelityStats, probing
-from .tasks import (FixedContextExample, retrieval_examples, split_prompt, text_windows,
-                    text_windows_from_text)
+from .tasks import FixedContextExample, retrieval_examples, split_prompt, text_windows, text_windows_from_text
 
 __all__ = ["FidelityProbe", "FidelityStats", "FixedContextExample", "LongCtx", "LongCtxConfig", "answer_question",
            "continuation_nll", "probing", "retrieval_examples", "split_prompt", "text_windows",

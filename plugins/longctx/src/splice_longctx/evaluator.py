@@ -16,7 +16,7 @@ post-process it offline, e.g. cluster its keys) and a query run on a fork of tha
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -72,7 +72,7 @@ class LongCtx(EvaluatorMethod):
     paper = Paper(title="Squeezed Attention: Accelerating Long Context Length LLM Inference", arxiv="2411.09688",
                   claim="the fixed-context setting of the paper: many queries against one prefilled long context; "
                         "accuracy and perplexity kept at a reduced KV budget, and the keys each query touches")
-    conformance_config = {"lengths": [96], "examples": 2, "ppl_examples": 1, "continuation": 8}
+    conformance_config: ClassVar[dict] = {"lengths": [96], "examples": 2, "ppl_examples": 1, "continuation": 8}
 
     def evaluate(self, lm, ctx: EvalContext) -> Report:
         c: LongCtxConfig = self.config  # type: ignore[assignment]

@@ -20,8 +20,16 @@ from splice.model.context import AttnContext, repeat_kv
 
 from .config import RecencyConfig, SqueezedConfig
 from .kernels import selected_attention
-from .lookup import (STATE_KEY, PrefixClusters, calibrate_thresholds, cluster_prefix,
-                     pooled_thresholds, select, signature_mismatch, to_indices)
+from .lookup import (
+    STATE_KEY,
+    PrefixClusters,
+    calibrate_thresholds,
+    cluster_prefix,
+    pooled_thresholds,
+    select,
+    signature_mismatch,
+    to_indices,
+)
 
 RECENT_QUERIES = "squeezed_recent_queries"
 SCALE = "squeezed_scale"

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import Field, StrictFloat, StrictInt, field_validator, model_validator
 from splice import MethodConfig
 
-ClusterCount = Union[StrictInt, StrictFloat]
+ClusterCount = StrictInt | StrictFloat
 
 
-def _check_count(value: int | float, field: str) -> int | float:
+def _check_count(value: float, field: str) -> float:
     if isinstance(value, int):
         if value < 1:
             raise ValueError(f"{field}: an integer count must be >= 1 (got {value})")
@@ -20,7 +20,7 @@ def _check_count(value: int | float, field: str) -> int | float:
     return value
 
 
-def resolve_count(value: int | float, keys: int) -> int:
+def resolve_count(value: float, keys: int) -> int:
     """Clusters for ``keys`` clustered keys: an int is a count, a float a fraction (at least 1)."""
     return value if isinstance(value, int) else max(1, int(value * keys))
 
@@ -58,11 +58,11 @@ class SqueezedConfig(MethodConfig):
 
     @field_validator("clusters", "coarse_clusters")
     @classmethod
-    def _counts(cls, value: int | float, info) -> int | float:
+    def _counts(cls, value: float, info) -> float:
         return _check_count(value, info.field_name)
 
     @model_validator(mode="after")
-    def _levels(self) -> "SqueezedConfig":
+    def _levels(self) -> SqueezedConfig:
         if type(self.clusters) is type(self.coarse_clusters) and self.coarse_clusters >= self.clusters:
             raise ValueError(f"coarse_clusters ({self.coarse_clusters}) must be fewer than clusters "
                              f"({self.clusters})")

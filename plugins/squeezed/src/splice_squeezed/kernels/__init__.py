@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from splice.kernels import Tolerance, define_op, get_op, register_backend, triton_available
-from splice.kernels import UnknownOp
+from splice.kernels import Tolerance, UnknownOp, define_op, get_op, register_backend, triton_available
 
 from .reference import centroid_scores_reference, selected_attention_reference, selection_mask
 from .samples import centroid_scores_samples, selected_attention_samples

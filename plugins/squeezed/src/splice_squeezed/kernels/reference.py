@@ -33,7 +33,7 @@ def centroid_scores_reference(q: torch.Tensor, centroids: torch.Tensor, log_size
     neither counts in the denominator nor gets a score; T = G·group_size. Returns B×H×G×K float32,
     0 for excluded clusters.
     """
-    b, h, t, _, k, g = check_lookup(q, centroids, log_sizes, group_size)
+    b, h, _t, _, k, g = check_lookup(q, centroids, log_sizes, group_size)
     c = _repeat_heads(centroids.float(), h)
     s = torch.matmul(q.float(), c.transpose(-1, -2)) * scale  # B×H×T×K
     ls = log_sizes.float().repeat_interleave(group_size, dim=2)

@@ -154,7 +154,7 @@ def _last_dim_contiguous(*ts: torch.Tensor) -> list[torch.Tensor]:
 
 def centroid_scores_triton(q: torch.Tensor, centroids: torch.Tensor, log_sizes: torch.Tensor, *,
                            group_size: int, scale: float) -> torch.Tensor:
-    b, h, t, d, k, g = check_lookup(q, centroids, log_sizes, group_size)
+    b, h, _t, d, k, g = check_lookup(q, centroids, log_sizes, group_size)
     q, centroids = _last_dim_contiguous(q, centroids)
     if centroids.dtype != q.dtype:
         centroids = centroids.to(q.dtype)
