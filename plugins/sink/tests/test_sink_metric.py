@@ -106,6 +106,9 @@ def test_softmax_model_sequences_start_with_bos(lm_factory, tmp_path):
     seqs = sequences(lm, str(corpus), 16, 5)
     assert seqs.shape == (5, 16) and (seqs[:, 0] == lm.tokenizer.bos_id).all()
     assert (seqs[:, 1:] != lm.tokenizer.bos_id).all()
+    plain = sequences(lm, str(corpus), 16, 5, bos=False)
+    assert plain.shape == (5, 16) and (plain != lm.tokenizer.bos_id).all()
+    torch.testing.assert_close(plain.flatten()[:15], seqs[0, 1:])
 
 
 @pytest.mark.parametrize("bad,field", [({"epsilon": 1.5}, "epsilon"), ({"tokens": 1}, "tokens"),

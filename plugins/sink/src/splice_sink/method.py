@@ -20,17 +20,17 @@ class SinkConfig(MethodConfig):
     samples: int = Field(100, gt=0, description="number of sequences (paper: 100)")
     corpus: str = Field("auto", description="text to cut sequences from (auto: the model's evaluation corpus)")
     positions: int = Field(4, ge=1, description="report sink_k for the first k positions")
+    bos: bool = Field(True, description="start each sequence with the tokenizer's BOS (as documents start in "
+                                        "training); false: plain corpus tokens, for models trained on windows "
+                                        "cut from long documents")
     batch_size: int = Field(8, gt=0)
 
 
-def sequences(lm, corpus: str, tokens: int, samples: int) -> torch.Tensor:
-    """``samples`` sequences of ``tokens`` ids: BOS (when the tokenizer has one) + consecutive corpus tokens.
-
-    The corpus is tokenized once and cut into consecutive non-overlapping pieces, so every
-    sequence starts with the token a model sees first in training.
-    """
+def sequences(lm, corpus: str, tokens: int, samples: int, bos: bool = True) -> torch.Tensor:
+    """``samples`` sequences of ``tokens`` ids: BOS (when asked and the tokenizer has one) + consecutive
+    corpus tokens; the corpus is tokenized once and cut into consecutive non-overlapping pieces."""
     ids = lm.encode(load_corpus(corpus), add_special_tokens=False)
-    bos = lm.tokenizer.bos_id
+    bos = lm.tokenizer.bos_id if bos else None
     body = tokens - (1 if bos is not None else 0)
     n = len(ids) // body
     if n < samples:
@@ -64,7 +64,7 @@ class Sink(EvaluatorMethod):
         if c.positions > c.tokens:
             raise DataError(f"sink: positions {c.positions} exceeds tokens {c.tokens}")
         corpus = default_eval_corpus(lm.source) if c.corpus == "auto" else c.corpus
-        windows = sequences(lm, corpus, c.tokens, c.samples)
+        windows = sequences(lm, corpus, c.tokens, c.samples, c.bos)
         rates = sink_rates(lm.model, windows, c.epsilon, c.batch_size)  # L×H×T
         per_pos = rates.mean(dim=(0, 1)) * 100
         metrics = {
@@ -76,6 +76,6 @@ class Sink(EvaluatorMethod):
         metrics["sink_max_other"] = Metric(
             value=float(per_pos[1:].max()) if c.tokens > 1 else 0.0, direction="none",
             description="largest Sink^eps over positions >= 1")
-        return self.report(metrics, corpus=corpus, tokens=c.tokens, samples=c.samples, epsilon=c.epsilon,
+        return self.report(metrics, corpus=corpus, tokens=c.tokens, samples=c.samples, epsilon=c.epsilon, bos=c.bos,
                            sink_0_per_layer=[round(float(v) * 100, 2) for v in rates[:, :, 0].mean(1)],
                            sink_0_per_head=[[round(float(v) * 100, 2) for v in row] for row in rates[:, :, 0]])
