@@ -16,9 +16,9 @@ for training and the rest for testing; inputs one-hot(a) ‖ one-hot(b) (226 dim
 weight decay 0, eps 1e-25; float32 everywhere.
 
 - **softmax**: float32 softmax cross-entropy, AdamW betas (0.9, 0.99);
-- **stablemax**: the ``stablemax`` plugin's output module (log StableMax) followed by the same float32
-  cross-entropy — the path ``splice train --act stablemax`` uses — AdamW betas (0.9, 0.999) as in the
-  paper's StableMax run;
+- **stablemax**: the paper's StableMax cross-entropy (``splice_stablemax.stablemax_cross_entropy``,
+  computed in float64 as the official code does; model and optimizer float32), AdamW betas
+  (0.9, 0.999) as in the paper's StableMax run;
 - **orthograd**: float32 softmax cross-entropy with ⊥AdamW (the ``stablemax`` plugin's ``OrthoGrad``,
   registered as ``--optimizer orthograd``), betas (0.9, 0.99).
 
@@ -76,12 +76,15 @@ def run(method: str, seed: int, epochs: int, log_every: int, lr: float = 0.01, p
         deadline: float | None = None) -> dict[str, Any] | None:
     """Train one run; with ``checkpoint``, resume from it and save to it when ``deadline`` (time.time())
     passes, returning None (the run continues on the next call)."""
-    from splice_stablemax import LogStableMax, OrthoGrad
+    from splice_stablemax import OrthoGrad, stablemax, stablemax_cross_entropy
 
     (a, b, y), (ta, tb, ty) = dataset(seed, train_fraction, p)
     torch.manual_seed(seed)
     model = MLP(p=p)
-    out_act = LogStableMax() if method == "stablemax" else torch.nn.Identity()
+    if method == "stablemax":  # the paper's loss: StableMax cross-entropy computed in float64
+        loss_fn, probs = stablemax_cross_entropy, (lambda z: stablemax(z.double()))
+    else:  # float32 softmax cross-entropy
+        loss_fn, probs = F.cross_entropy, (lambda z: torch.softmax(z, -1))
     betas = (0.9, 0.999) if method == "stablemax" else (0.9, 0.99)
     if method == "orthograd":
         opt = OrthoGrad(model.parameters(), torch.optim.AdamW, lr=lr, weight_decay=0.0, betas=betas, eps=1e-25)
@@ -97,17 +100,17 @@ def run(method: str, seed: int, epochs: int, log_every: int, lr: float = 0.01, p
         common.log(f"{method} seed {seed}: resuming at epoch {start}")
     t0 = time.time()
     for epoch in range(start, epochs + 1):
-        logits = out_act(model(a, b))
-        loss = F.cross_entropy(logits, y)
+        logits = model(a, b)
+        loss = loss_fn(logits, y)
         if epoch % log_every == 0 or epoch == epochs:
             with torch.no_grad():
-                p_correct = torch.softmax(logits, -1).gather(-1, y[:, None])[:, 0]
-                test_logits = out_act(model(ta, tb))
+                p_correct = probs(logits).gather(-1, y[:, None])[:, 0]
+                test_logits = model(ta, tb)
                 log.append({
                     "epoch": epoch, "train_loss": float(loss),
                     "train_acc": float((logits.argmax(-1) == y).float().mean()),
                     "test_acc": float((test_logits.argmax(-1) == ty).float().mean()),
-                    "test_loss": float(F.cross_entropy(test_logits, ty)),
+                    "test_loss": float(loss_fn(test_logits, ty)),
                     "sc": float((p_correct == 1.0).float().mean()),
                     "weight_norm": float(sum(q.detach().pow(2).sum() for q in model.parameters()).sqrt()),
                 })
@@ -132,6 +135,10 @@ def first_epoch(log: list[dict[str, float]], key: str, threshold: float) -> int 
     return next((int(r["epoch"]) for r in log if r[key] >= threshold), None)
 
 
+def setting(r: dict[str, Any]) -> tuple[int, float]:
+    return int(r.get("p", P)), float(r.get("train_fraction", 0.4))
+
+
 def report(args, runs: list[dict[str, Any]]) -> None:
     import matplotlib
 
@@ -140,11 +147,12 @@ def report(args, runs: list[dict[str, Any]]) -> None:
 
     page = common.Page("grokking", TITLE, args)
     page.text(__doc__.split("\n\n", 2)[2])
+    settings = sorted({setting(r) for r in runs}, key=lambda t: (-t[0], t[1]))
     rows = []
-    for r in sorted(runs, key=lambda r: (METHODS.index(r["method"]), r["seed"])):
+    for r in sorted(runs, key=lambda r: (settings.index(setting(r)), METHODS.index(r["method"]), r["seed"])):
         last = r["log"][-1]
-        rows.append({"method": r["method"], "seed": r["seed"], "epochs": r["epochs"],
-                     "final train acc": last["train_acc"], "final test acc": last["test_acc"],
+        rows.append({"p": setting(r)[0], "train fraction": setting(r)[1], "method": r["method"], "seed": r["seed"],
+                     "epochs": r["epochs"], "final train acc": last["train_acc"], "final test acc": last["test_acc"],
                      "max test acc": max(x["test_acc"] for x in r["log"]),
                      "epoch train acc >= 99%": first_epoch(r["log"], "train_acc", 0.99),
                      "epoch test acc >= 95%": first_epoch(r["log"], "test_acc", 0.95),
@@ -152,34 +160,40 @@ def report(args, runs: list[dict[str, Any]]) -> None:
                      "minutes": r["seconds"] / 60})
     page.heading("Final numbers per seed")
     page.table(rows)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     colors = {"softmax": "tab:red", "stablemax": "tab:blue", "orthograd": "tab:green"}
-    for r in runs:
-        ep = [x["epoch"] for x in r["log"]]
-        lab = r["method"] if r["seed"] == min(x["seed"] for x in runs if x["method"] == r["method"]) else None
-        axes[0].plot(ep, [x["train_acc"] for x in r["log"]], color=colors[r["method"]], ls="--", alpha=0.6)
-        axes[0].plot(ep, [x["test_acc"] for x in r["log"]], color=colors[r["method"]], label=lab, alpha=0.8)
-        axes[1].plot(ep, [x["sc"] for x in r["log"]], color=colors[r["method"]], label=lab, alpha=0.8)
-        axes[2].plot(ep, [x["weight_norm"] for x in r["log"]], color=colors[r["method"]], label=lab, alpha=0.8)
-    axes[0].set(title="accuracy (solid: test, dashed: train)", xlabel="epoch (full batch)", ylim=(-0.02, 1.02))
-    axes[1].set(title="softmax collapse: fraction of train examples with p(correct) == 1 in float32",
-                xlabel="epoch")
-    axes[2].set(title="weight norm", xlabel="epoch")
-    for ax in axes:
-        ax.set_xscale("symlog", linthresh=100)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    page.plot(fig, "grokking_curves.png", "Modular addition (p = 113, 40% train), no weight decay, every seed")
+    fig, axes = plt.subplots(len(settings), 3, figsize=(15, 4.2 * len(settings)), squeeze=False)
+    for row, st in zip(axes, settings):
+        rs = [r for r in runs if setting(r) == st]
+        for r in rs:
+            ep = [x["epoch"] for x in r["log"]]
+            lab = r["method"] if r["seed"] == min(x["seed"] for x in rs if x["method"] == r["method"]) else None
+            c = colors[r["method"]]
+            row[0].plot(ep, [x["train_acc"] for x in r["log"]], color=c, ls="--", alpha=0.6)
+            row[0].plot(ep, [x["test_acc"] for x in r["log"]], color=c, label=lab, alpha=0.8)
+            row[1].plot(ep, [x["sc"] for x in r["log"]], color=c, label=lab, alpha=0.8)
+            row[2].plot(ep, [x["weight_norm"] for x in r["log"]], color=c, label=lab, alpha=0.8)
+        tag = f"p = {st[0]}, {st[1]:.0%} train"
+        row[0].set(title=f"{tag}: accuracy (solid test, dashed train)", xlabel="epoch (full batch)",
+                   ylim=(-0.02, 1.02))
+        row[1].set(title=f"{tag}: softmax collapse (fraction with p(correct) == 1)", xlabel="epoch")
+        row[2].set(title=f"{tag}: weight norm", xlabel="epoch")
+        for ax in row:
+            ax.set_xscale("symlog", linthresh=100)
+            ax.grid(alpha=0.3)
+            ax.legend()
+    page.plot(fig, "grokking_curves.png", "Modular addition without weight decay, every run (one row per setting)")
     page.heading("Reading")
     lines = []
-    for m in METHODS:
-        rs = [r for r in runs if r["method"] == m]
-        if rs:
-            finals = [r["log"][-1]["test_acc"] for r in rs]
-            grok = [first_epoch(r["log"], "test_acc", 0.95) for r in rs]
-            lines.append(f"- **{m}**: final test accuracy {', '.join(f'{x:.3f}' for x in finals)} (seeds "
-                         f"{', '.join(str(r['seed']) for r in rs)}); test accuracy ≥ 95% first at epoch "
-                         f"{', '.join(str(g) if g is not None else 'never' for g in grok)}.")
+    for st in settings:
+        for m in METHODS:
+            rs = [r for r in runs if r["method"] == m and setting(r) == st]
+            if rs:
+                finals = [r["log"][-1]["test_acc"] for r in rs]
+                grok = [first_epoch(r["log"], "test_acc", 0.95) for r in rs]
+                lines.append(f"- p = {st[0]}, {st[1]:.0%} train, **{m}** ({rs[0]['epochs']} epochs): final test "
+                             f"accuracy {', '.join(f'{x:.3f}' for x in finals)} (seeds "
+                             f"{', '.join(str(r['seed']) for r in rs)}); test accuracy ≥ 95% first at epoch "
+                             f"{', '.join(str(g) if g is not None else 'never' for g in grok)}.")
     page.text("\n".join(lines))
     page.write()
 
