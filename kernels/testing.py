@@ -66,6 +66,23 @@ def triton_interpreter(device: torch.device | str = "cpu") -> Iterator[None]:
             os.environ["TRITON_INTERPRET"] = previous
 
 
+def import_triton_interpreted() -> None:
+    """Import Triton with its interpreter on when there is no CUDA device, then restore the variable.
+
+    Triton reads ``TRITON_INTERPRET`` when it is first imported (it decorates its own library then),
+    so a test session on CPU must import it under the interpreter before any plugin imports it
+    compiled. Call this from a plugin's ``tests/conftest.py``; kernel tests then switch the
+    interpreter on only for their own duration (``check_backend``), and model tests keep the
+    PyTorch references. A no-op when Triton is not installed or CUDA is available.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is None or torch.cuda.is_available():
+        return
+    with triton_interpreter("cpu"):
+        import triton  # noqa: F401
+
+
 def default_device(op: Op, backend: str) -> torch.device:
     """CUDA when there is one and the backend runs there, else CPU (Triton via its interpreter)."""
     if torch.cuda.is_available() and op.backend(backend).unavailable_on(torch.device("cuda")) is None:
