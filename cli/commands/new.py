@@ -29,7 +29,9 @@ class Kind(str, enum.Enum):
 
 
 def template_dir() -> Path:
-    """$SPLICE_TEMPLATE, else templates/plugin of the repository splice runs from."""
+    """$SPLICE_TEMPLATE, else templates/plugin beside the ``splice`` package folders: in a checkout
+    (editable install) the repository's ``templates/plugin``; in a wheel, ``splice/templates/plugin``
+    (shipped as the ``splice.templates`` package data)."""
     env = os.environ.get("SPLICE_TEMPLATE")
     path = Path(env) if env else Path(__file__).resolve().parents[2] / "templates" / "plugin"
     if not (path / "copier.yml").is_file():
