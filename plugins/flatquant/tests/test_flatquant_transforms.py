@@ -59,3 +59,44 @@ def test_transformed_linear_is_exact_in_full_precision():
     x, w = torch.randn(5, 48, generator=g), torch.randn(9, 48, generator=g)
     torch.testing.assert_close(t(x) @ t.weight(w).T, x @ w.T, rtol=1e-4, atol=1e-4)
     assert not torch.allclose(t(x), x, atol=1e-2)
+
+
+@pytest.mark.parametrize("w_asym", [False, True])
+def test_grouped_training_weights_equal_per_site_weights_and_gradients(tiny, w_asym):
+    """The per-step fast path (q/k/v and gate/up concatenated, clipped rows' max/min from the clip
+    bounds) gives the same fake-quantized weights and the same gradients as transforming, clipping
+    and quantizing each site with the kernel's fake_quant."""
+    from splice_flatquant import FlatQuant
+    from splice_flatquant.calibration import block_sites
+    from splice_flatquant.quantizers import weight_fake_quant
+
+    fq = FlatQuant({"w_asym": w_asym})
+    blk = tiny.model.blocks[1]
+    bt = fq._new(blk, tiny.config, 1)
+    with torch.no_grad():  # move off the initial point: distinct clips per row, non-unit scalings
+        for p in bt.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    sites = block_sites(blk)
+    g = torch.Generator().manual_seed(1)
+    probes = {n: torch.randn(m.out_features, m.in_features, generator=g) for n, m in sites.items()}
+
+    def run(grouped: bool):
+        bt.zero_grad(set_to_none=True)
+        bt.refresh(sites if grouped else None)
+        ws = {}
+        for n, m in sites.items():
+            if grouped:
+                ws[n] = bt._qweights[n][0]
+            else:
+                ws[n] = weight_fake_quant(bt.weight(n, m.weight, m.bias)[0], 4, not w_asym)
+        sum((ws[n] * probes[n]).sum() for n in sites).backward()
+        grads = {k: p.grad.clone() for k, p in bt.named_parameters() if p.grad is not None}
+        return {n: w.detach() for n, w in ws.items()}, grads
+
+    w_fast, g_fast = run(True)
+    w_ref, g_ref = run(False)
+    for n in sites:
+        torch.testing.assert_close(w_fast[n], w_ref[n], rtol=1e-5, atol=1e-6)
+    assert set(g_fast) == set(g_ref) and any("lwc" in k for k in g_ref)
+    for k in g_ref:
+        torch.testing.assert_close(g_fast[k], g_ref[k], rtol=1e-3, atol=1e-5, msg=k)

@@ -29,7 +29,7 @@ from splice.quant import QuantLinear
 from torch import nn
 
 from .modules import FULL, FlatKV, FlatQuantLinear
-from .quantizers import LAC, LWC, weight_fake_quant
+from .quantizers import LAC, LWC, lwc_clip, rows_fake_quant, weight_fake_quant
 from .transforms import KronAffine, SingleAffine, kron_apply
 
 ATTN_IN = ("attn.q", "attn.k", "attn.v")
@@ -71,6 +71,7 @@ class BlockTransforms(nn.Module):
         self.v_lac = LAC(c.v_bits, not c.kv_asym, c.kv_group_size, c.lac) if c.v_bits < FULL else None
         self.c = c
         self._mats: dict[str, Any] | None = None
+        self._qweights: dict[str, Any] | None = None
 
     # -- parameters by optimiser group ----------------------------------------------------------
     def transform_parameters(self) -> list[nn.Parameter]:
@@ -82,10 +83,56 @@ class BlockTransforms(nn.Module):
     def clip_parameters(self) -> list[nn.Parameter]:
         return [p for n, p in self.named_parameters() if ("lwc" in n or "lac" in n) and p.requires_grad]
 
-    # -- matrices, computed once per forward ----------------------------------------------------
-    def refresh(self) -> None:
+    # -- matrices and quantized weights, computed once per step ----------------------------------
+    def refresh(self, sites: dict[str, nn.Module] | None = None) -> None:
+        """Recompute the transform matrices; with ``sites`` (the block's original linears) also every
+        fake-quantized training weight, by groups that share a transform."""
         self._mats = {"ln": self.ln.matrices(), "ug": self.ug.matrices(), "down": self.down.matrices(),
                       "o": self.o.pair(), "v": self.v.pair(), "k": self.k.pair()}
+        self._qweights = None if sites is None else self.quantized_weights(sites)
+
+    def quantized_weights(self, sites: dict[str, nn.Module]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+        """``weight_fake_quant(self.weight(site, W, b))`` for every site, computed group-wise: the
+        weights of q/k/v (and of gate/up) share one transform, so they are concatenated, transformed,
+        clipped and quantized as one tensor (all of it is per row), and the clipped rows' max/min
+        come from the clipping bounds instead of another reduction. Same values as per site."""
+        c, m = self.c, self.mats
+        out: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        groups = [(tuple(n for n in ATTN_IN if n in sites), "ln"), (tuple(n for n in MLP_IN if n in sites), "ug"),
+                  (("attn.o",), "o"), (("mlp.down",), "down")]
+        sym = not c.w_asym
+        for names, key in groups:
+            ws = [sites[n].weight for n in names]
+            w = torch.cat(ws) if len(ws) > 1 else ws[0]
+            if key == "o":
+                w = kron_apply(w, m["o"][1], m["v"][1])
+            else:
+                w = getattr(self, key).weight(w, m[key])
+            if self.lwc is not None:
+                cmax = torch.cat([self.lwc[n.replace(".", "_")].clip_max for n in names])
+                cmin = torch.cat([self.lwc[n.replace(".", "_")].clip_min for n in names])
+                w, wmax, wmin = lwc_clip(w, cmax, cmin)
+            else:
+                wmax, wmin = w.max(1, keepdim=True)[0], w.min(1, keepdim=True)[0]
+            start = 0
+            for n, w0 in zip(names, ws):
+                rows = slice(start, start + w0.shape[0])
+                start += w0.shape[0]
+                wn, b = w[rows], sites[n].bias
+                if n == "attn.v":  # the value transform on the output rows, after clipping
+                    wn, b = self._v_rows(wn, b)
+                    out[n] = (weight_fake_quant(wn, c.w_bits, sym), b)
+                else:
+                    out[n] = (rows_fake_quant(wn, c.w_bits, sym, wmax[rows], wmin[rows]), b)
+        return out
+
+    def _v_rows(self, w: torch.Tensor, b: torch.Tensor | None):
+        pv = self.mats["v"][0].to(w.dtype)
+        d = self.head_dim
+        w = torch.matmul(pv.T, w.reshape(-1, d, w.shape[1])).reshape(w.shape)
+        if b is not None:
+            b = (b.reshape(-1, d) @ pv).reshape(-1)
+        return w, b
 
     @property
     def mats(self) -> dict[str, Any]:
@@ -108,11 +155,7 @@ class BlockTransforms(nn.Module):
         if self.lwc is not None:
             w = self.lwc[site.replace(".", "_")](w)
         if site == "attn.v":  # value transform on the output side: each head's rows times P_v^T
-            pv = m["v"][0].to(w.dtype)
-            d = self.head_dim
-            w = torch.einsum("dk,hdi->hki", pv, w.reshape(-1, d, w.shape[1])).reshape(w.shape)
-            if b is not None:
-                b = (b.reshape(-1, d) @ pv).reshape(-1)
+            w, b = self._v_rows(w, b)
         return w, b
 
     def online(self, site: str, x: torch.Tensor) -> torch.Tensor:
@@ -149,8 +192,11 @@ class TrainLinear(nn.Module):
         bt = self._bt[0]
         c = bt.c
         x = bt.online(self.site, x)
-        w, b = bt.weight(self.site, self.linear.weight, self.linear.bias)
-        w = weight_fake_quant(w, c.w_bits, not c.w_asym)
+        if bt._qweights is not None:  # computed group-wise once per step by ``refresh(sites)``
+            w, b = bt._qweights[self.site]
+        else:
+            w, b = bt.weight(self.site, self.linear.weight, self.linear.bias)
+            w = weight_fake_quant(w, c.w_bits, not c.w_asym)
         if bt.lac is not None:
             x = bt.lac[self.site.replace(".", "_")](x)
         return F.linear(x, w, b)
@@ -209,6 +255,7 @@ def train_block(runner, i: int, bt: BlockTransforms, x_in: torch.Tensor, y_fp: t
                 on_epoch=None) -> list[float]:
     """Minimise MSE(block_quantized(x_in), y_fp) over the block's FlatQuant parameters."""
     block = runner.model.blocks[i]
+    sites = block_sites(block)  # the original linears (before Swap)
     groups = [{"params": bt.transform_parameters(), "lr": c.lr}]
     if bt.diag_parameters():
         groups.append({"params": bt.diag_parameters(), "lr": c.lr})
@@ -228,7 +275,7 @@ def train_block(runner, i: int, bt: BlockTransforms, x_in: torch.Tensor, y_fp: t
                 total = 0.0
                 for j in range(steps_per_epoch):
                     sl = slice(j * c.batch_size, (j + 1) * c.batch_size)
-                    bt.refresh()
+                    bt.refresh(sites)
                     out = runner(i, x_in[sl])
                     loss = F.mse_loss(out, y_fp[sl])
                     total += float(loss.detach())
@@ -241,7 +288,7 @@ def train_block(runner, i: int, bt: BlockTransforms, x_in: torch.Tensor, y_fp: t
                 if on_epoch is not None:
                     on_epoch(epoch, history[-1])
     finally:
-        bt._mats = None
+        bt._mats = bt._qweights = None
         for p, flag in frozen:
             p.requires_grad_(flag)
     return history
@@ -251,14 +298,15 @@ def train_block(runner, i: int, bt: BlockTransforms, x_in: torch.Tensor, y_fp: t
 def block_loss(runner, i: int, bt: BlockTransforms, x_in: torch.Tensor, y_fp: torch.Tensor, batch: int) -> float:
     """MSE of the quantized block (current parameters) against the full-precision outputs."""
     block = runner.model.blocks[i]
+    sites = block_sites(block)
     total, n = 0.0, 0
     with Swap(block, bt):
-        bt.refresh()
+        bt.refresh(sites)
         for j in range(0, len(x_in), batch):
             out = runner(i, x_in[j:j + batch])
             total += float(F.mse_loss(out, y_fp[j:j + batch], reduction="sum"))
             n += out.numel()
-    bt._mats = None
+    bt._mats = bt._qweights = None
     return total / max(n, 1)
 
 

@@ -148,7 +148,7 @@ class FlatQuant(QuantizerMethod):
             x = torch.cat([runner.embed(data[j:j + c.batch_size]) for j in range(0, len(data), c.batch_size)])
         with progress("flatquant calibration", len(model.blocks)) as bar:
             for i, blk in enumerate(model.blocks):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 bt = self._new(blk, cfg, i)
                 saved = None if ckpt is None else ckpt / f"block{i:03d}.pt"
                 y, stats = self._fp_block(runner, i, x)
@@ -163,6 +163,7 @@ class FlatQuant(QuantizerMethod):
                     if c.quantizing:
                         entry["mse"] = train_block(runner, i, bt, x, y, c)
                     entry["seconds"] = round(time.perf_counter() - t0, 2)
+                    entry["cpu_seconds"] = round(time.process_time() - c0, 2)  # wall time lies on a shared machine
                     entry["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
                     entry["activation_mb"] = round(2 * x.numel() * x.element_size() / 2**20, 1)
                     if saved is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 from splice.kernels import fake_quant as kernel_fake_quant
-from splice.kernels.fake_quant import round_ste
+from splice.kernels.fake_quant import SCALE_FLOOR, round_ste
 from torch import nn
 
 INIT_CLIP = 4.0  # the paper's initial clipping logit: sigmoid(4) = 0.982
@@ -91,9 +91,39 @@ class LWC(nn.Module):
         self.clip_min = nn.Parameter(torch.full((rows, 1), INIT_CLIP))
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        hi = w.amax(1, keepdim=True) * torch.sigmoid(self.clip_max.to(w.dtype))
-        lo = w.amin(1, keepdim=True) * torch.sigmoid(self.clip_min.to(w.dtype))
-        return torch.maximum(torch.minimum(w, hi), lo)
+        return lwc_clip(w, self.clip_max, self.clip_min)[0]
+
+
+def lwc_clip(w: torch.Tensor, clip_max: torch.Tensor, clip_min: torch.Tensor):
+    """Clamp each row of ``w`` to [sigmoid(clip_min) min(w), sigmoid(clip_max) max(w)] (the official
+    ``apply_wclip``). Returns the clipped weight and its exact per-row max and min (the clamp is
+    monotone, so max(clamp(w)) = clamp(max(w))), which spares the quantizer another pass over w.
+
+    Row max/min take the gradient to one arg-max element (``torch.max(dim)``, as the official code);
+    the clipping bounds are ordinary autograd tensors."""
+    mx = w.max(1, keepdim=True)[0]
+    mn = w.min(1, keepdim=True)[0]
+    hi = mx * torch.sigmoid(clip_max.to(w.dtype))
+    lo = mn * torch.sigmoid(clip_min.to(w.dtype))
+    return torch.clamp(w, lo, hi), torch.clamp(mx, lo, hi), torch.clamp(mn, lo, hi)
+
+
+def rows_fake_quant(w: torch.Tensor, bits: int, symmetric: bool, row_max: torch.Tensor,
+                    row_min: torch.Tensor) -> torch.Tensor:
+    """Per-row round-to-nearest of ``w`` given its (exact) per-row max and min: the same grid and
+    straight-through rounding as ``splice.kernels.fake_quant`` (tested against it), without the
+    reductions over w."""
+    if bits >= 16:
+        return w
+    if symmetric:
+        levels = 2.0 ** (bits - 1) - 1
+        scale = (torch.maximum(row_max.abs(), row_min.abs()) / levels).clamp_min(SCALE_FLOOR)
+        return round_ste(w / scale).clamp(-(2.0 ** (bits - 1)), levels) * scale
+    levels = 2.0**bits - 1
+    hi, lo = row_max.clamp_min(0.0), row_min.clamp_max(0.0)
+    scale = ((hi - lo) / levels).clamp_min(SCALE_FLOOR)
+    zero = round_ste(-lo / scale).clamp(0.0, levels)
+    return ((round_ste(w / scale) + zero).clamp(0.0, levels) - zero) * scale
 
 
 def weight_fake_quant(w: torch.Tensor, bits: int, symmetric: bool) -> torch.Tensor:

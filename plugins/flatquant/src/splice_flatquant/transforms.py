@@ -53,9 +53,8 @@ def kron_apply(x: torch.Tensor, left: torch.Tensor, right: torch.Tensor | None) 
     xm = x.reshape(-1, n1, n2)
     if right is not None:  # one (rows * n1) x n2 matmul
         xm = torch.matmul(xm, right.to(x.dtype))
-    # left^T X as one (rows * n2) x n1 matmul on the transposed tiles (not a batch of tiny ones)
-    xm = torch.matmul(xm.transpose(1, 2).reshape(-1, n1), left.to(x.dtype)).reshape(-1, n2, n1).transpose(1, 2)
-    return xm.reshape(shape)
+    # left^T X, batched over rows: no transposed copy of x (faster forward and backward on CPU)
+    return torch.matmul(left.T.to(x.dtype), xm).reshape(shape)
 
 
 class CayleyOrthogonal(nn.Module):
