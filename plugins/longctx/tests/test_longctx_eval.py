@@ -52,6 +52,33 @@ def test_split_prompt_tokenizes_like_the_whole_prompt(tiny) -> None:
     assert tiny.tokenizer.decode(q).startswith("\n") or tiny.tokenizer.decode(ctx).endswith("\n")
 
 
+class _CharLM:
+    """A character-level tokenizer (one token per character, like a digit-splitting tokenizer on digits)."""
+
+    class tokenizer:  # noqa: N801
+        @staticmethod
+        def decode(ids):
+            return "".join(map(chr, ids))
+
+    @staticmethod
+    def encode(text, add_special_tokens=True):
+        return [ord(ch) for ch in text]
+
+
+def test_split_prompt_gives_the_answers_leading_blank_to_the_question(tiny) -> None:
+    prompt = "Find the key.\nblah\nWhat is the pass key? The pass key is"
+    ctx, q = split_prompt(_CharLM, prompt, " 12345")
+    assert _CharLM.tokenizer.decode(ctx) == "Find the key.\nblah"
+    assert _CharLM.tokenizer.decode(q) == "\nWhat is the pass key? The pass key is "  # the bare " " is format
+    assert split_prompt(_CharLM, prompt, "12345")[1] == split_prompt(_CharLM, prompt)[1]  # nothing to move
+    # on any tokenizer: context + question is a prefix of the whole prompt + answer, and what follows
+    # the question starts with the answer's first visible character
+    ctx, q = split_prompt(tiny, prompt, " 12345")
+    joint = tiny.encode(prompt + " 12345")
+    assert joint[:len(ctx) + len(q)] == ctx + q
+    assert tiny.tokenizer.decode(joint[len(ctx) + len(q):]).strip() == "12345"
+
+
 def test_text_windows() -> None:
     ids = list(range(1000))
     ws = text_windows(ids, 100, 20, 4)
