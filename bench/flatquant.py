@@ -397,10 +397,25 @@ def _steps(r: dict, prof: dict) -> int:
     return cfg["epochs"] * (r.get("calib", [prof["calib_samples"]])[0] // cfg["batch_size"])
 
 
-def _cell(r: dict | None, kl: bool) -> str:
+def _cell(r: dict | None, kl: bool, prof: dict | None = None) -> str:
     if not r:
         return "(not run)"
-    return f"{r['ppl']:.2f}" + (f" ({r['kl']:.3f})" if kl and r.get("kl") is not None else "")
+    out = f"{r['ppl']:.2f}" + (f" ({r['kl']:.3f})" if kl and r.get("kl") is not None else "")
+    cal = r.get("calib")
+    uses_data = r.get("config", {}).get("w_method") == "gptq" or "epochs" in r.get("config", {})  # GPTQ, FlatQuant
+    if prof is not None and cal and uses_data and cal != [prof["calib_samples"], prof["calib_len"]]:
+        c = r["config"]  # an earlier, smaller calibration budget: say which
+        steps = f", {_steps(r, prof)} steps" if "epochs" in c else ""
+        out += f" [earlier run: {cal[0]} x {cal[1]} tokens{steps}]"
+    return out
+
+
+def _latest(res: dict, key: str) -> dict | None:
+    """The current result, or (while its re-measurement is under way) the newest archived one."""
+    if key in res:
+        return res[key]
+    old = [k for k in res.get("archive", {}) if k.split("#")[0] == key]
+    return res["archive"][max(old, key=lambda k: int(k.split("#")[1]))] if old else None
 
 
 def model_section(model: str, res: dict) -> list[str]:
@@ -423,18 +438,19 @@ def model_section(model: str, res: dict) -> list[str]:
     lines += ["| method | " + " | ".join(SETTINGS) + " |", "|---|" + "---|" * len(SETTINGS)]
     lines.append("| FP (unquantized) | " + " | ".join(_cell(fp, False) for _ in SETTINGS) + " |")
     for key, label in NAMES.items():
-        lines.append(f"| {label} | " + " | ".join(_cell(res.get(f"{key}/{s}"), kl) for s in SETTINGS) + " |")
+        lines.append(f"| {label} | " + " | ".join(_cell(_latest(res, f"{key}/{s}"), kl, p) for s in SETTINGS) + " |")
     lines.append("")
-    w4 = {k: res.get(f"{k}/W4A4KV4", {}).get("ppl") for k in NAMES}
+    w4 = {k: (_latest(res, f"{k}/W4A4KV4") or {}).get("ppl") for k in NAMES}
     if all(w4.values()):
         beat_all = w4["flatquant"] < min(w4["quarot"], w4["quarot-rtn"], w4["rtn"])
         lines += [(f"**W4A4KV4: FlatQuant {w4['flatquant']:.2f} vs QuaRot {w4['quarot']:.2f} (GPTQ weights) / "
                    f"{w4['quarot-rtn']:.2f} (RTN weights) vs RTN {w4['rtn']:.2f} (FP {fp.get('ppl', 0):.2f}): "
                    f"FlatQuant {'beats QuaRot and RTN' if beat_all else 'does not beat every baseline'}.**"), ""]
     arch = {k: v for k, v in res.get("archive", {}).items() if k.startswith("flatquant/W4A4KV4")}
-    cur = res.get("flatquant/W4A4KV4")
-    if arch and cur:
-        rows = sorted([*arch.values(), cur], key=lambda r: (r.get("calib", [0])[0], _steps(r, p)))
+    live = res.get("flatquant/W4A4KV4")
+    cur = _latest(res, "flatquant/W4A4KV4")
+    if len(arch) + (live is not None) > 1:
+        rows = sorted([*arch.values(), *([live] if live else [])], key=lambda r: (r.get("calib", [0])[0], _steps(r, p)))
         lines += ["FlatQuant W4A4KV4 against its calibration budget (Tiny Shakespeare windows, seed 0; wall "
                   "times on the shared machine):", "",
                   "| calibration windows x tokens | optimizer steps per block | batch | epochs | PPL | calibration s |",
@@ -452,7 +468,10 @@ def model_section(model: str, res: dict) -> list[str]:
             rss = max(e.get("peak_rss_mb", 0) for e in log)
             first = [e["mse"][0] for e in log if e.get("mse")]
             last = [e["mse"][-1] for e in log if e.get("mse")]
-            lines += [(f"Calibration cost (W4A4KV4, CPU, 1 thread, on a 2-core machine shared with other jobs, so "
+            cal = cur.get("calib")
+            which = (f"the {cal[0]} x {cal[1]}-token run above, " if cal and cal != [p["calib_samples"], p["calib_len"]]
+                     else "")
+            lines += [(f"Calibration cost (W4A4KV4, {which}CPU, 1 thread, on a 2-core machine shared with other jobs, so "
                        f"wall times are inflated): {sum(secs) / len(secs):.1f} s per block (min {min(secs):.1f}, "
                        f"max {max(secs):.1f}; {len(log)} blocks timed in this run)"
                        + (f", of which CPU time {sum(cpu) / len(cpu):.1f} s per block (the process's own share; "
@@ -493,8 +512,8 @@ def report() -> Path:
     lines = ["# FlatQuant vs QuaRot vs RTN", ""]
     lines += [(f"Measured {dt.date.today():%Y-%m-%d} on {platform.machine()} CPU ({os.cpu_count()} cores shared "
                f"with other jobs, 1 thread), Python {platform.python_version()}, torch {torch.__version__}. "
-               "Commands: `python bench/flatquant.py --model smollm2 --max-minutes 18` (resumable: repeat until it "
-               "prints done), `python bench/flatquant.py --model tiny`, then `python bench/flatquant.py --report`."),
+               "Commands: `python bench/flatquant.py --model smollm2` (resumable: `--max-minutes N` stops starting "
+               "new work after N minutes; repeat until it prints done), `python bench/flatquant.py --model tiny`, then `python bench/flatquant.py --report`."),
               "",
               ("Paper (WikiText-2, 2048-token context, W4A4KV4, LLaMA-3-8B): FP16 6.14, QuaRot 10.60, SpinQuant 7.96, "
                "**FlatQuant 6.98**. Here: SmolLM2-135M-Instruct (the benchmark model, `bench/models.py`: the "
