@@ -22,6 +22,7 @@ import math
 import random
 import time
 from collections import Counter
+from pathlib import Path
 
 import torch
 
@@ -222,6 +223,30 @@ def accuracy_rows(store, name: str) -> list[dict]:
     return rows
 
 
+def summary(rows: list[dict]) -> str:
+    """One line per context length: dense vs squeezed vs recency at every budget, retrieval where dense
+    retrieves, and perplexity."""
+    out = []
+    for n in sorted({r["length"] for r in rows}):
+        sub = {(r["method"], r["budget"]): r for r in rows if r["length"] == n}
+        dense = sub.get(("dense", "1"))
+        if dense is None:
+            continue
+        budgets = [b for m, b in sub if m == "squeezed"]
+        parts = []
+        for metric, label in (("passkey", "passkey accuracy"), ("kv", "kv accuracy"), ("ppl", "perplexity"),
+                              ("kl", "KL to dense")):
+            if math.isnan(dense[metric]) or (metric in ("passkey", "kv") and dense[metric] == 0):
+                continue
+            cells = ", ".join(f"{b}: {sub[('squeezed', b)][metric]:.3g} vs {sub[('recency', b)][metric]:.3g}"
+                              for b in budgets if ("recency", b) in sub)
+            head = label if metric == "kl" else f"{label} dense {dense[metric]:.3g};"
+            parts.append(f"{head} squeezed vs recency at budget {cells}")
+        if parts:
+            out.append(f"**{n} tokens**: " + "; ".join(parts) + ".")
+    return "\n\n".join(out)
+
+
 DEPTH_BINS = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.01))
 
 
@@ -391,9 +416,13 @@ def write_page(args) -> None:
     cost = {k: v for k, v in cost.items() if v}
     page.text(__doc__.split("\n\n    ")[0])
     page.text(PAGE_INTRO)
+    dash = {f: (lambda v: "—" if isinstance(v, float) and math.isnan(v) else f"{v:.4g}") for f in ("passkey", "kv")}
     for name, rows in acc.items():
         page.heading(f"Accuracy at each KV budget: {name}", 3)
-        page.table(rows, columns={"length": "context", "method": "method", "budget": "budget", "passkey": "passkey acc",
+        line = summary(rows)
+        if line:
+            page.text(line)
+        page.table(rows, formats=dash, columns={"length": "context", "method": "method", "budget": "budget", "passkey": "passkey acc",
                                   "kv": "kv acc", "ppl": "PPL", "kl": "KL to dense", "keys": "keys touched",
                                   "topk_recall": "top-8 recall",
                                   "mass_recall": "mass recall", "output_error": "output err"})
@@ -415,13 +444,21 @@ def write_page(args) -> None:
         page.heading(f"Cost as the context grows: {name}", 3)
         page.table(rows, columns={"context_tokens": "context", "variant": "variant", "window": "window",
                                   "keys_per_query": "keys/query",
-                                  "fraction": "fraction", "comparisons_per_query": "centroids/query",
-                                  "hit": "passkey acc"})
+                                  "fraction": "fraction", "comparisons_per_query": "centroids/query"})
         fits = [{"variant": v, "keys slope": slope(rows, v, "keys_per_query"),
                  "centroids slope": slope(rows, v, "comparisons_per_query")} for v in dict.fromkeys(r["variant"] for r in rows)]
         page.table(fits, caption="Log-log slopes against context length (1 = linear growth):")
     if cost:
         page.plot(plot_cost(cost), "squeezed_cost.png", "Keys attended and centroids compared per query (log-log)")
+    compose = Path(__file__).resolve().parent.parent / "docs" / "results" / "squeezed_compose.txt"
+    if compose.exists():
+        page.heading("`splice compose --attn squeezed --eval longctx` on tiny", 3)
+        page.text("The CLI's own comparison (baseline = dense attention; squeezed at its default budget 0.3, "
+                  "longctx at its defaults: 512 tokens for tiny), output pasted from "
+                  "`docs/results/squeezed_compose.txt`:\n\n```\n" + compose.read_text().rstrip() + "\n```")
+    page.note("Measurements on this page: `--model tiny --part accuracy` and `--model smollm2 --part accuracy "
+              "--tasks passkey` (2026-11-22, this code), the SmolLM2 perplexity windows and both cost tables from the "
+              "previous run (same code paths); the page itself rewritten with `--page`")
     page.note("Per model: " + "; ".join(f"{m}: {s}" for m, s in SETTINGS.items()))
     page.write()
 
@@ -453,7 +490,9 @@ of its own (SmolLM2 splits digits: " 14574" = " ", "1", "4", ...); an earlier ve
 made the model choose that bare " " over " the" / " a" after "The pass key is", and SmolLM2's dense
 attention then scored 0.5 at 1024 tokens because it answered "the pass key" for half of the
 needles it had found (same examples with the space given: 8/8). Greedy answers are scored by exact
-match, stopping at the first wrong token; every generated token runs its own key lookup.
+match, stopping at the first wrong token; every generated token runs its own key lookup. On
+SmolLM2 the retrieval rows leave out *squeezed-20%* (a second k-means per context; CPU time) and
+key-value retrieval was not rerun with the corrected format in this pass (its rows are empty).
 
 **tiny.** The embedded model retrieves nothing in context at any length (dense 0, so every method
 is 0): its build never learned passkey or key-value retrieval (`core/tiny/build.json`: passkey@10
