@@ -41,6 +41,9 @@ def add_args(p) -> None:
     p.add_argument("--muse-splits", type=int, nargs="*", default=[10], help="splits with MUSE metrics at the end")
     p.add_argument("--epochs", type=float, default=None, help="override the shared default epochs")
     p.add_argument("--lr", type=float, default=None, help="override the shared default learning rate")
+    p.add_argument("--horizon", type=float, default=None, metavar="EPOCHS",
+                   help="only the longer-horizon run: GA, GradDiff, NPO and NPO+RT on the largest split for "
+                        "EPOCHS epochs, written to unlearning_horizon.md (does GA collapse where NPO holds?)")
 
 
 def bench_sets(split: int, max_per_set: int) -> dict:
@@ -214,6 +217,8 @@ def main(argv=None) -> None:
         args.splits, args.max_per_set, args.muse_splits = [1], args.max_per_set or 40, [1]
         args.epochs = args.epochs or 2
     args.max_per_set = args.max_per_set or 60
+    if args.horizon:
+        return horizon(args)
     store = common.Store("unlearning" + ("-quick" if args.quick else ""), fresh=args.fresh)
     from splice.unlearning import UnlearnConfig
 
@@ -294,6 +299,65 @@ retain authors exactly as `tiny` was on all (cached by `splice_tofu.finetuned`).
     page.text(verdict(runs, args.splits))
     page.write()
     store.finish()
+
+
+def horizon(args) -> None:
+    """The same four methods on the largest split for ``--horizon`` epochs: the NPO paper's claim is
+    about what happens as unlearning goes on (GA's loss is unbounded and its utility collapses;
+    NPO's gradient vanishes as the forget likelihood falls, so it slows down instead)."""
+    import matplotlib.pyplot as plt
+
+    split = max(args.splits)
+    args.epochs, args.every, args.muse_splits = args.horizon, max(args.every, 2), []
+    store = common.Store("unlearning-horizon", fresh=args.fresh)
+    retain_res: dict = {}
+    _, retain_res[split], info = retain_side(split, args, store)
+    start = start_point(split, args, retain_res, store)
+    runs = []
+    for label in args.methods:
+        key = {"split": split, "method": label, "epochs": args.horizon, "lr": args.lr,
+               "max_per_set": args.max_per_set, "every": args.every}
+        if not store.has(key):
+            common.log(f"forget {split}%, {args.horizon:g} epochs: {label}")
+            store.put(key, run_one(split, label, args, retain_res, start))
+        runs.append(store.get(key))
+    page = common.Page("unlearning_horizon", f"Unlearning over a longer horizon: forget {split}%, "
+                       f"{args.horizon:g} epochs", args)
+    page.text(f"""
+The benchmark of [unlearning.md](unlearning.md) (same model, sets, learning rate and schedule) with
+{args.horizon:g} epochs instead of the default: the NPO paper's
+Figure 1 is about what happens as unlearning continues. Forget quality and model utility are measured
+every {args.every} epochs.
+""")
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
+    for r in runs:
+        c = COLORS[r["method"]]
+        ep = [p["epoch"] for p in r["points"]]
+        axes[0].plot(ep, [p["model_utility"] for p in r["points"]], "-o", ms=3, color=c, label=r["method"])
+        axes[1].plot(ep, [max(p["forget_quality"], 1e-300) for p in r["points"]], "-o", ms=3, color=c)
+        axes[2].plot(range(1, len(r["losses"]) + 1), r["losses"], color=c, label=r["method"])
+    axes[0].axhline(info["model_utility"], color="k", ls=":", label="retain-only model")
+    axes[0].set(xlabel="epoch", ylabel="model utility", title="model utility")
+    axes[1].set(xlabel="epoch", ylabel="forget quality", yscale="log", title="forget quality (KS p-value)")
+    axes[2].set(xlabel="optimizer step", ylabel="loss", yscale="symlog", title="each method's training loss")
+    for a in axes:
+        a.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    page.plot(fig, "unlearning_horizon.png", f"Forget {split}%, {args.horizon:g} epochs: utility, forget quality, loss")
+    rows = []
+    for r in runs:
+        pts = r["points"]
+        rows.append({"method": r["method"], "steps": len(r["losses"]), "MU start": pts[0]["model_utility"],
+                     "MU end": pts[-1]["model_utility"], "min MU": min(p["model_utility"] for p in pts),
+                     "FQ end": pts[-1]["forget_quality"], "best FQ": max(p["forget_quality"] for p in pts),
+                     "forget ROUGE end": pts[-1]["forget_rouge"], "retain ROUGE end": pts[-1]["retain_rouge"],
+                     "utility <10% at step": collapse_step(pts) or "never", "final loss": r["losses"][-1]})
+    page.table(rows)
+    samples = [{"method": r["method"], "question": q, "answer after unlearning": g[:90]}
+               for r in runs for (q, g) in r["points"][-1]["samples"]["retain"][:1]]
+    page.table(samples, caption="**Greedy answers to a retain question after the last epoch.**")
+    page.text(verdict(runs, [split]))
+    page.write()
 
 
 def verdict(runs: list[dict], splits: list[int]) -> str:
