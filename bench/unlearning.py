@@ -296,6 +296,9 @@ retain authors exactly as `tiny` was on all (cached by `splice_tofu.finetuned`).
                 samples.append({"method": r["method"], "question": q, "answer after unlearning": g[:90]})
     page.table(samples, caption=f"**Greedy answers after the last epoch** (forget {max(args.splits)}%; "
                                 "first a retain question, then a forget question).")
+    if (common.RESULTS_DIR / "unlearning_horizon.md").exists():
+        page.text("**Longer horizon** (the four methods on the largest split for more epochs): "
+                  "[unlearning_horizon.md](unlearning_horizon.md).")
     page.text(verdict(runs, args.splits))
     page.write()
     store.finish()
