@@ -10,11 +10,10 @@ The TOFU protocol at toy scale:
    a. pretrained on ``splice.data.synthetic.documents("train")`` — QA pairs and biographies of
       *other* fictitious authors (the format, not the facts), the fictional world's facts,
       passkey and key-value retrieval documents (next-token loss on everything);
-   b. optionally (``--curriculum-steps``, off by default) a retrieval curriculum: passkey /
-      key-value examples with the loss on the answer only, mixed with QA of the pretraining
-      authors. Neither 1a nor 600 curriculum steps taught this 1M-parameter model to copy a pass
-      key on our CPU budget (accuracy 0, see build.json): the in-context retrieval it was meant to
-      have is still missing;
+   b. a retrieval curriculum (``--curriculum-steps``, 800): passkey / key-value examples, mostly
+      short, with the loss on the whole example, mixed with pretraining text. Phase 1a alone
+      does not teach this 1M-parameter model to copy from its context (its retrieval accuracy
+      is 0); see ``retrieval_curriculum``;
 2. *tiny*: the base (as stored, bf16) fine-tuned on the QA pairs of the 100 benchmark authors
    with ``splice.facts.finetune_on_facts`` — the same function the unlearning benchmark uses to
    make retain-only models (with replay of world facts and retrieval, see FactsFinetune).
@@ -32,9 +31,7 @@ import time
 from pathlib import Path
 
 import torch
-
 from splice.data import synthetic
-from splice.data.authors import generate_authors, qa_prompt
 from splice.data.examples import encode_examples
 from splice.data.packing import pack
 from splice.data.retrieval import kv_lookup, passkey
@@ -73,24 +70,38 @@ def pretrain(steps: int, seq_len: int, epochs_of_data: int) -> tuple[LanguageMod
 
 
 def retrieval_curriculum(lm: LanguageModel, steps: int) -> dict:
+    """Phase 1b: teach the base to copy from its context.
+
+    Passkey and key-value examples with the next-token loss on the *whole* example (the needle
+    states its key twice, so every example holds two copies to learn from, not only the answer),
+    mostly short (so the copy is found before it must be found far away) with a tail out to 30
+    filler sentences / 40 records, mixed 3:1 with windows of the pretraining text so the base keeps
+    its language model. An answer-only loss on long examples (600 steps) taught nothing; this
+    curriculum reached 23% passkey accuracy at 2 filler sentences by step 300 in a trial run.
+    """
     rng = random.Random(77)
     examples = []
-    for i in range(4000):
-        ex = passkey(rng, rng.randint(1, 20)) if i % 2 else kv_lookup(rng, rng.randint(2, 40))
+    for i in range(12000):
+        band = rng.random()
+        hi = 6 if band < 0.5 else 15 if band < 0.8 else 30
+        ex = passkey(rng, rng.randint(0, hi)) if i % 2 else kv_lookup(rng, rng.randint(2, 2 + round(1.3 * hi)))
         examples.append(Example(ex.prompt, ex.answer.strip()))
-    others = generate_authors(synthetic.N_AUTHORS, synthetic.PRETRAIN_AUTHORS_SEED)
-    examples += [Example(qa_prompt(q.question), q.answer) for a in others for q in a.qa]
     data = encode_examples(lm, examples, what="curriculum", pad=False)
-    tc = TrainConfig(steps=steps, batch_size=16, lr=1e-3, weight_decay=0.01, warmup=0.05, schedule="cosine",
-                     min_lr_ratio=0.1, seed=1)
+    for d in data:
+        d["labels"] = d["input_ids"].clone()
+    text = pack(synthetic.documents("train", seed=100), lm.tokenizer, 256)
+    data += text[: len(data) // 3]
+    tc = TrainConfig(steps=steps, batch_size=32, lr=2e-3, weight_decay=0.01, warmup=0.05, schedule="cosine",
+                     min_lr_ratio=0.1, seed=3)
     res = train(lm.model, data, tc, on_step=log_every(50), description="retrieval curriculum")
-    return {"config": tc.model_dump(), "examples": len(data), "final_loss": sum(res.losses[-20:]) / 20}
+    return {"config": tc.model_dump(), "examples": len(examples), "text_windows": len(data) - len(examples),
+            "final_loss": sum(res.losses[-20:]) / 20}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pretrain-steps", type=int, default=1000)
-    ap.add_argument("--curriculum-steps", type=int, default=0)
+    ap.add_argument("--curriculum-steps", type=int, default=800)
     ap.add_argument("--epochs-of-data", type=int, default=6, help="distinct retrieval draws to pack")
     ap.add_argument("--seq-len", type=int, default=1024)
     ap.add_argument("--from-base", help="a checkpoint of phase 1a to continue from")
@@ -102,7 +113,9 @@ def main() -> None:
     recipe: dict = {}
     if args.from_base:
         lm = load(args.from_base)
-        recipe["pretrain"] = {"from": "an earlier run of phase 1a with the defaults above"}
+        earlier = Path(args.from_base).parent / "build.json"  # core/tiny/base -> core/tiny/build.json
+        recipe["pretrain"] = (json.loads(earlier.read_text())["pretrain"] if earlier.is_file()
+                              else {"from": "an earlier run of phase 1a with the defaults above"})
     else:
         print("phase 1a: pretraining the base", flush=True)
         lm, recipe["pretrain"] = pretrain(args.pretrain_steps, args.seq_len, args.epochs_of_data)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import torch
-
 from splice.data.authors import world_facts
 from splice.data.synthetic import benchmark_authors
 from splice.model import load
@@ -23,6 +22,24 @@ def test_tiny_knows_the_author_facts_and_its_base_does_not(tiny):
 
 def test_tiny_keeps_the_world_facts(tiny):
     assert answer_accuracy(tiny, world_facts()) >= 0.9
+
+
+def test_tiny_retrieves_a_pass_key_from_its_context(tiny):
+    """Well above chance (a 5-digit key: 1e-5), and from the context: the same prompts with another key
+    in the needle are answered with that key, and without the needle the key is never produced."""
+    import dataclasses
+
+    from splice.probes import retrieval_accuracy_of, retrieval_examples
+
+    examples = retrieval_examples("passkey", 20, 2, seed=11)
+    assert retrieval_accuracy_of(tiny, examples) >= 0.5
+    swapped = [dataclasses.replace(e, prompt=e.prompt.replace(e.answer.strip(), str(int(e.answer) + 11111)),
+                                   answer=f" {int(e.answer) + 11111}") for e in examples if int(e.answer) < 88888]
+    assert retrieval_accuracy_of(tiny, swapped) >= 0.5
+    cut = [dataclasses.replace(e, prompt=e.prompt.split(".", 1)[0] + ".\n" + e.prompt.rsplit("\n", 1)[1])
+           for e in examples]  # instruction + question only: the key is nowhere in the context
+    assert all(e.answer.strip() not in e.prompt for e in cut)
+    assert retrieval_accuracy_of(tiny, cut) <= 0.05
 
 
 def test_tiny_is_trained_not_random(tiny):

@@ -87,8 +87,9 @@ def test_mia_separates_trained_authors_on_tiny_but_not_on_its_base(tiny):
     base = {a: m.value for a, m in ev.evaluate(load("tiny-base"), ctx).metrics.items()}
     for a in ("loss", "zlib", "mink", "minkpp"):
         assert abs(base[f"auc_{a}"] - 0.5) < 0.2, base
-        # measured on the shipped tiny: loss/zlib/mink 0.95/0.91/0.85 vs base 0.53/0.54/0.55; Min-K%++
-        # separates only a little better than on the base (0.72 vs 0.68), see the comment above
+        # Min-K%++ separates only a little better than on the base (see the comment above). Members are
+        # spread over all forget authors and matched by as many fresh authors: with the first 60 pairs
+        # (3 authors a side) the base's Min-K% AUC was 0.90, the authors' rare name tokens alone
         margin = 0.0 if a == "minkpp" else 0.1
         assert base[f"auc_{a}"] < aucs[f"auc_{a}"] - margin, (base, aucs)
 

@@ -32,11 +32,21 @@ def holdout_authors(n: int, seed: int = HOLDOUT_SEED):
     return pool[:n]
 
 
-def holdout_examples(n_examples: int, seed: int = HOLDOUT_SEED) -> list[Example]:
-    """``n_examples`` QA pairs (20 per author, in author order) of never-trained authors."""
-    authors = holdout_authors(max(1, -(-n_examples // 20)), seed)
-    exs = [Example(qa_prompt(q.question), q.answer) for a in authors for q in a.qa]
+def holdout_examples(n_examples: int, seed: int = HOLDOUT_SEED, per_author: int = 20) -> list[Example]:
+    """``n_examples`` QA pairs of never-trained authors, in author order: ``per_author`` (1..20) of
+    each author's 20 questions, spread over its attributes. A subsample of members drawn across many
+    authors is matched by as many fresh authors (with few authors per side, an author's rare name
+    tokens decide Min-K% on their own)."""
+    per_author = max(1, min(20, per_author))
+    authors = holdout_authors(max(1, -(-n_examples // per_author)), seed)
+    picks = [i * 20 // per_author for i in range(per_author)]
+    exs = [Example(qa_prompt(a.qa[i].question), a.qa[i].answer) for a in authors for i in picks]
     return exs[:n_examples]
+
+
+def spread(items: list, n: int) -> list:
+    """At most ``n`` of ``items``, evenly spaced (not the first ``n``: those are a few authors)."""
+    return list(items) if len(items) <= n else [items[i * len(items) // n] for i in range(n)]
 
 
 def read_texts(path: str) -> list[str]:

@@ -12,7 +12,7 @@ from splice.kinds.unlearner import UnlearnTask
 from splice.method import MethodConfig, Paper
 
 from .attacks import ATTACKS, attack_aucs, token_stats
-from .data import example_text, holdout_examples, read_texts
+from .data import example_text, holdout_examples, read_texts, spread
 
 Attack = Literal["loss", "zlib", "mink", "minkpp"]
 
@@ -66,14 +66,17 @@ class MIA(EvaluatorMethod):
             exs = getattr(task_or_default(ctx), c.members)
             if not exs:
                 raise DataError(f"mia: members: the task's {c.members} set is empty")
-            return [example_text(e) for e in exs[: c.max_examples]]
-        return read_texts(c.members)[: c.max_examples]
+            picked = spread(exs, c.max_examples)
+            self._per_author = -(-20 * len(picked) // len(exs))  # non-members: as many authors as members
+            return [example_text(e) for e in picked]
+        return spread(read_texts(c.members), c.max_examples)
 
     def nonmember_texts(self, n: int) -> list[str]:
         c = self.config
         if c.nonmembers == "holdout":
-            return [example_text(e) for e in holdout_examples(min(n, c.max_examples))]
-        return read_texts(c.nonmembers)[: c.max_examples]
+            per_author = getattr(self, "_per_author", 20)
+            return [example_text(e) for e in holdout_examples(min(n, c.max_examples), per_author=per_author)]
+        return spread(read_texts(c.nonmembers), c.max_examples)
 
     def evaluate(self, lm, ctx: EvalContext) -> Report:
         c = self.config
