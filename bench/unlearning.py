@@ -247,8 +247,7 @@ each of 100 fictitious authors, TOFU's recipe at toy scale) is unlearned on TOFU
 and NPO+RT (NPO + retain NLL). All four share one optimisation protocol, the NPO paper's for
 TOFU: AdamW, weight decay {d.weight_decay}, effective batch {cfg['batch_size']}, {cfg['epochs']:g} epochs,
 one epoch of linear warm-up then linear decay, learning rate {cfg['lr']:g} (the paper's 1e-5 for
-Llama-2-7B scaled to this model: the learning rate `tiny` was fine-tuned with, as TOFU unlearns
-at its fine-tuning rate). After every epoch: TOFU's **Forget Quality** (KS-test p-value between
+Llama-2-7B scaled ×10 to this 1M-parameter model; `tiny` itself was fine-tuned at 1e-3). After every epoch: TOFU's **Forget Quality** (KS-test p-value between
 the forget-set truth-ratio distributions of the model and of the retain-only model; 1 = the
 retain-only model itself) and **Model Utility** (harmonic mean of answer probability, ROUGE-L
 recall and truth ratio on {args.max_per_set} retain questions, 100 "real author" questions about the
