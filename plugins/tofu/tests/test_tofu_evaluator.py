@@ -22,29 +22,31 @@ def cache(tmp_path_factory):
 
 
 def test_tiny_against_its_retain_only_model(tiny, cache):
-    rep = Tofu(CHEAP).evaluate(tiny, EvalContext())
+    # forget 5% (5 authors, 100 questions): the KS test needs that many truth ratios to have power
+    # (on 20 questions of one author tiny's p-value was 0.03 on one build and 0.17 on the next)
+    rep = Tofu({**CHEAP, "forget": 5, "max_per_set": 100}).evaluate(tiny, EvalContext())
     m, ref = rep.metrics, rep.details["retain_only"]
-    # tiny was fine-tuned on the forget author; the retain-only model never saw it
+    # tiny was fine-tuned on the forget authors; the retain-only model never saw them
     assert ref["forget_quality"] == 1.0
-    assert m["forget_quality"].value < 0.05  # KS test on 20 questions: tiny is not a retain-only model
+    assert m["forget_quality"].value < 0.05  # KS test: tiny is not a retain-only model
     assert m["forget_prob"].value > ref["forget_prob"] + 0.2
     assert m["forget_rouge"].value > ref["forget_rouge"] + 0.3
     assert 0 < m["model_utility"].value <= 1 and 0 < ref["model_utility"] <= 1
-    assert rep.details["set_sizes"] == {"forget": 20, "retain": 20, "real_authors": 20, "world_facts": 20}
+    assert rep.details["set_sizes"]["forget"] == 100 and rep.details["set_sizes"]["retain"] == 100
     made = list((cache / "tofu").iterdir())
-    assert len(made) == 1 and made[0].name.startswith("tiny-base-retain99-")
+    assert len(made) == 1 and made[0].name.startswith("tiny-base-retain95-")
 
 
 def test_retain_model_is_made_once(cache, monkeypatch):
-    path = finetuned("tiny-base", "retain", 1, Tofu(CHEAP).config.finetune)  # made by the test above (or now)
+    path = finetuned("tiny-base", "retain", 5, Tofu(CHEAP).config.finetune)  # made by the test above (or now)
 
     def boom(*a, **k):
         raise AssertionError("fine-tuned again instead of using the cache")
 
     monkeypatch.setattr(tofu_models, "finetune_on_facts", boom)
-    assert finetuned("tiny-base", "retain", 1, Tofu(CHEAP).config.finetune) == path
+    assert finetuned("tiny-base", "retain", 5, Tofu(CHEAP).config.finetune) == path
     other = Tofu({**CHEAP, "finetune": {"epochs": 0.25}}).config.finetune
-    assert tofu_models.model_dir("tiny-base", "retain", 1, other) != path  # another recipe, another model
+    assert tofu_models.model_dir("tiny-base", "retain", 5, other) != path  # another recipe, another model
 
 
 def test_clear_errors(tiny, cache, tmp_path):
