@@ -1,9 +1,9 @@
 """pytest fixtures a plugin's tests can share instead of copying: quiet progress bars, one torch
-thread per xdist worker, and small random Llama-family models (no embedded checkpoint needed).
+thread per xdist worker, the embedded model, and small random Llama-family models.
 
 In ``plugins/<name>/tests/conftest.py``::
 
-    from splice.testing.plugin_fixtures import lm_factory, small_tokenizer  # noqa: F401
+    from splice.testing.plugin_fixtures import lm_factory, small_tokenizer, tiny  # noqa: F401
 
     def test_something(lm_factory):
         lm = lm_factory(gated=False, intermediate=96)
@@ -31,6 +31,16 @@ def make_lm(tokenizer, gated: bool = True, intermediate: int = 64, seed: int = 0
                         max_position_embeddings=256, tie_word_embeddings=True, mlp_gated=gated,
                         bos_token_id=tokenizer.bos_id, eos_token_id=tokenizer.eos_id, pad_token_id=tokenizer.pad_id)
     return LanguageModel(Decoder(cfg).eval(), tokenizer, "test")
+
+
+@pytest.fixture(scope="session")
+def tiny() -> LanguageModel:
+    """The embedded model, loaded once per session (tests must not modify it; clone it first)."""
+    from ..model import load
+
+    lm = load("tiny")
+    lm.model.eval()
+    return lm
 
 
 @pytest.fixture(scope="module")
