@@ -79,10 +79,11 @@ def method_for(name: str, setting: str, prof: dict, ckpt: Path):
         # QuaRot's 0.9 activation clipping is its 4-bit setting; at 8 bits it only adds error
         return QuaRot({"w_bits": w, "a_bits": a, "k_bits": kv, "v_bits": kv, "a_clip_ratio": 1.0 if a == 8 else 0.9,
                        "w_method": "gptq" if name == "quarot" else "rtn"})
-    if name == "flatquant":
+    if name in ("flatquant", "flatquant-gptq"):  # the same calibrated transforms (checkpoints), then RTN or GPTQ
         epochs = prof["epochs"] if setting == "W4A4KV4" else prof["epochs_other"]
         return FlatQuant({"w_bits": w, "a_bits": a, "k_bits": kv, "v_bits": kv, "epochs": epochs,
-                          "batch_size": prof["batch_size"], "checkpoint_dir": str(ckpt)})
+                          "batch_size": prof["batch_size"], "checkpoint_dir": str(ckpt),
+                          "w_method": "gptq" if name == "flatquant-gptq" else "rtn"})
     raise ValueError(name)
 
 
@@ -146,14 +147,19 @@ class Bench:
         if old is None:
             return False
         name, _, setting = key.partition("/")
-        want = None
+        want = m = None
         if setting in SETTINGS:
-            want = method_for(name, setting, self.prof, self.dir / "flatquant-ckpt").config.model_dump()
+            m = method_for(name, setting, self.prof, self.dir / "flatquant-ckpt")
         elif key == "flatness":
-            want = method_for("flatquant", "W4A4KV4", self.prof, self.dir / "flatquant-ckpt").config.model_dump()
+            m = method_for("flatquant", "W4A4KV4", self.prof, self.dir / "flatquant-ckpt")
+        if m is not None:
+            want = m.config.model_dump()
         have = old.get("config") if setting in SETTINGS else old.get("flatquant_config")
+        if have is not None and want is not None:  # options added to the config since: at their defaults
+            fields = type(m.config).model_fields
+            have = {**{k: fields[k].default for k in want if k not in have}, **have}
         calib = [self.prof["calib_samples"], self.prof["calib_len"]]
-        uses_data = name in ("quarot", "flatquant")  # GPTQ and FlatQuant see the calibration windows
+        uses_data = name in ("quarot", "flatquant", "flatquant-gptq")  # GPTQ and FlatQuant see the windows
         same_calib = not uses_data or old.get("calib", calib) == calib
         if want is None or ((have == want or (have is None and key != "flatness")) and same_calib):
             return False
@@ -186,7 +192,7 @@ class Bench:
         if isinstance(m, FlatQuant):
             m.check(lm)
             m.calibrate(lm, self.calib, deadline=self.deadline)
-            m.finalize(lm)
+            m.finalize(lm, data=self.calib)
         else:
             m.quantize(lm, self.calib)
         secs = time.perf_counter() - t
@@ -202,14 +208,15 @@ class Bench:
         for name in ("rtn", "quarot-rtn"):  # the calibration-free ones first: minutes, not hours
             for setting in SETTINGS:
                 self.run_item(f"{name}/{setting}", lambda n=name, s=setting: self.quantized(n, s))
-        for name in ("quarot", "flatquant"):
+        for name in ("quarot", "flatquant", "flatquant-gptq"):
             self.run_item(f"{name}/W4A4KV4", lambda n=name: self.quantized(n, "W4A4KV4"))
         for setting in ("W4A16", "W8A8"):
             self.run_item(f"quarot/{setting}", lambda s=setting: self.quantized("quarot", s))
         self.run_item("overhead", lambda: overhead(self.lm))
         self.run_item("flatness", self.flatness)
         for setting in ("W4A16", "W8A8"):
-            self.run_item(f"flatquant/{setting}", lambda s=setting: self.quantized("flatquant", s))
+            for name in ("flatquant", "flatquant-gptq"):
+                self.run_item(f"{name}/{setting}", lambda n=name, s=setting: self.quantized(n, s))
 
     # -- the paper's flatness view ----------------------------------------------------------------
     def flatness(self) -> dict:
@@ -389,7 +396,7 @@ def overhead(lm, tokens: int = 2048, reps: int = 5) -> dict:
 
 # -- the report -------------------------------------------------------------------------------
 NAMES = {"rtn": "RTN", "quarot-rtn": "QuaRot, RTN weights", "quarot": "QuaRot, GPTQ weights",
-         "flatquant": "FlatQuant (RTN weights + LWC)"}
+         "flatquant": "FlatQuant, RTN weights (+ LWC)", "flatquant-gptq": "FlatQuant, GPTQ weights (+ LWC)"}
 
 
 def _steps(r: dict, prof: dict) -> int:
@@ -551,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
         b = Bench(args.model, deadline)
         b.all()
         missing = [k for k in ["fp", "flatness", "overhead"] + [f"{n}/{s}" for s in SETTINGS for n in
-                                                                 ("rtn", "quarot-rtn", "quarot", "flatquant")]
+                                                                 ("rtn", "quarot-rtn", "quarot", "flatquant",
+                                                                  "flatquant-gptq")]
                    if k not in b.results]
         print("done" if not missing else f"not finished (rerun to resume): {missing}", flush=True)
     print(report())

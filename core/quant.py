@@ -115,6 +115,23 @@ class QuantLinear(QuantizedModule):
         self.zero.copy_(zero[..., 0].half())
         self._dequant = None
 
+    def set_codes(self, codes: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor) -> None:
+        """Store integer codes chosen elsewhere (GPTQ; out x in, on this grid: ``w = (code - zero) *
+        scale``) with their per-group scales and zero points (out x groups, representable in fp16).
+        Checks the module dequantizes to exactly that, so a storage change fails loudly here."""
+        if codes.shape != (self.out_features, self.in_features) or scale.shape != self.scale.shape:
+            raise ValueError(f"codes {tuple(codes.shape)} / scale {tuple(scale.shape)} do not fit this layer "
+                             f"({self.out_features} x {self.in_features}, {self.scale.shape[1]} groups)")
+        self.qweight.copy_(pack_codes(codes, self.w_bits))
+        self.scale.copy_(scale.half())
+        self.zero.copy_(zero.half())
+        self._dequant = None
+        g = self.group_size
+        want = ((codes.float() - zero.half().float().repeat_interleave(g, 1))
+                * scale.half().float().repeat_interleave(g, 1))
+        if not torch.equal(self.dequantized_weight().float(), want):
+            raise RuntimeError("QuantLinear does not reproduce the stored codes: its storage layout changed")
+
     def dequantized_weight(self) -> torch.Tensor:
         return kernels.dequantize_weight(self.qweight, self.scale, self.zero, self.group_size, self.storage_bits)
 

@@ -13,6 +13,7 @@ from splice.errors import ConfigError, DataError
 from splice.model import Decoder, DecoderConfig
 from splice.model.lm import LanguageModel
 from splice.pipeline import compose
+from splice.quant import QuantLinear
 from splice.recipe import Recipe
 from splice_flatquant import FlatQuant
 from splice_flatquant.modules import FlatKV, FlatQuantLinear
@@ -87,6 +88,28 @@ def test_w4a4kv4_flatquant_beats_rotation_only_and_rtn_on_tiny(tiny, calib, cali
     assert 0 < scores["flatquant"] < 0.95 * scores["quarot-rtn"] < 0.95 * scores["rtn"], scores
 
 
+def test_gptq_weights_reuse_the_calibrated_transforms_and_lower_the_error(tiny, calib, calibrated):
+    """The official ``--gptq``: the same transforms, then GPTQ instead of RTN on the merged, clipped
+    weights (with the activation and KV quantizers on while it collects its Hessians)."""
+    ids = _text_ids(tiny, "tiny-eval", 6, 128, offset=2000)
+    with torch.no_grad():
+        ref = torch.log_softmax(tiny.model(ids).logits, -1)
+    by_rtn = tiny.clone()
+    calibrated.finalize(by_rtn)
+    fq = FlatQuant({**calibrated.config.model_dump(), "w_method": "gptq"})
+    fq.transforms = calibrated.transforms
+    by_gptq = tiny.clone()
+    fq.finalize(by_gptq, data=calib)
+    down_r, down_g = by_rtn.model.blocks[1].mlp.down, by_gptq.model.blocks[1].mlp.down
+    assert isinstance(down_g.inner, QuantLinear) and not torch.equal(down_g.inner.qweight, down_r.inner.qweight)
+    assert torch.equal(down_g.left, down_r.left) and down_g.a_bits == 4  # same transforms, same activations
+    kl_rtn, kl_gptq = _kl(by_rtn, ref, ids), _kl(by_gptq, ref, ids)
+    print(f"FlatQuant KL: RTN weights {kl_rtn:.4f}, GPTQ weights {kl_gptq:.4f}")
+    assert kl_gptq < 0.95 * kl_rtn, (kl_gptq, kl_rtn)
+    with pytest.raises(DataError, match="needs calibration data"):
+        FlatQuant({"w_method": "gptq"}).quantize(tiny.clone(), None)
+
+
 def test_full_precision_config_is_exact(tiny):
     lm = tiny.clone()
     FlatQuant(FlatQuant.full_precision_config).quantize(lm, _text_ids(tiny, "tiny-calib", 4, 32))
@@ -115,6 +138,8 @@ def test_resumable_calibration(tiny, tmp_path):
     with pytest.raises(TimeoutError):
         first.calibrate(tiny.clone(), data, deadline=time.time() - 1)  # stops after block 0
     assert len(first.log) == 1
+    # GPTQ runs after calibration, so a w_method='gptq' run resumes from the same checkpoints
+    assert FlatQuant({**cfg, "w_method": "gptq"})._checkpoint_dir(tiny, data) == first._checkpoint_dir(tiny, data)
     again = FlatQuant(cfg)
     again.calibrate(tiny.clone(), data)
     assert again.log[0].get("resumed") and not again.log[1].get("resumed")

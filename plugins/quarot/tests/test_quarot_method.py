@@ -12,11 +12,9 @@ from splice.errors import ConfigError, DataError, IncompatibleError
 from splice.model import Decoder, DecoderConfig
 from splice.model.lm import LanguageModel
 from splice.pipeline import compose
-from splice.quant import QuantLinear
 from splice.recipe import Recipe
 from splice_quarot import QuaRot
-from splice_quarot.modules import RotatedLinear, load_codes
-from splice_quarot.weights import gptq, rtn
+from splice_quarot.modules import RotatedLinear
 
 
 def _ids(lm, n=2, t=64, offset=0):
@@ -77,31 +75,6 @@ def test_full_precision_rotation_is_exact_with_paley_and_random_factors(tie):
     assert lm.model.blocks[0].attn.o.rotate.rot.kind == "random"  # 9 heads
     assert lm.model.blocks[0].mlp.down.rotate.kind == "hadamard"  # 144 = 36 x 4
     torch.testing.assert_close(lm.model(ids).logits.detach(), ref, rtol=0, atol=1e-4 * float(ref.abs().max()))
-
-
-def test_gptq_has_lower_output_error_than_rtn():
-    g = torch.Generator().manual_seed(0)
-    w = torch.randn(48, 96, generator=g)
-    x = torch.randn(2048, 16, generator=g) @ torch.randn(16, 96, generator=g) + 0.1 * torch.randn(2048, 96, generator=g)
-    h = 2 * x.T @ x / len(x)
-    errs = {}
-    for name, (codes, scale, zero) in {"rtn": rtn(w, 4, False), "gptq": gptq(w, h, 4, False)}.items():
-        wq = (codes - zero) * scale
-        errs[name] = float(((x @ w.T - x @ wq.T) ** 2).mean())
-        assert codes.min() >= 0 and codes.max() <= 15 and torch.equal(codes, codes.round())
-    assert errs["gptq"] < 0.5 * errs["rtn"]
-
-
-@pytest.mark.parametrize("kw", [{"act_order": True}, {"group_size": 32}, {"asym": True, "mse": True}])
-def test_gptq_variants_store_exactly_what_they_computed(kw):
-    g = torch.Generator().manual_seed(1)
-    w, x = torch.randn(16, 64, generator=g), torch.randn(256, 64, generator=g)
-    codes, scale, zero = gptq(w, 2 * x.T @ x / 256, 4, kw.pop("asym", False), **kw)
-    q = QuantLinear(64, 16, False, 4, kw.get("group_size", -1), w_asym=bool(zero.ne(8).any()))
-    load_codes(q, codes, scale, zero)
-    gs = 64 // scale.shape[1]
-    want = (codes - zero.repeat_interleave(gs, 1)) * scale.repeat_interleave(gs, 1)
-    torch.testing.assert_close(q.dequantized_weight(), want, rtol=0, atol=0)
 
 
 def test_w4a4kv4_quarot_beats_rtn_on_tiny(tiny):

@@ -350,11 +350,12 @@ def structure(block, cfg, c) -> None:
 
 
 @torch.no_grad()
-def install(block, bt: BlockTransforms, c, quantize: bool = True) -> None:
+def install(block, bt: BlockTransforms, c, quantize: bool = True, pack: bool = True) -> None:
     """Merge the learnt parameters of ``bt`` into ``block`` and install the inference modules.
 
     ``quantize=False`` keeps every transform but no quantizer and no weight clipping: the block then
-    computes exactly what the original did (up to float rounding).
+    computes exactly what the original did (up to float rounding). ``pack=False`` (for GPTQ, which
+    chooses the codes later) leaves the clipped weights in full precision and every other quantizer on.
     """
     bt64 = copy.deepcopy(bt).double()
     bt64.refresh()
@@ -381,7 +382,7 @@ def install(block, bt: BlockTransforms, c, quantize: bool = True) -> None:
             down_diag_online = bt64.down.diag
     for name, lin in sites.items():
         w, b = weights[name]
-        inner = _inner(w, b, c, quantize, lin.weight.device)
+        inner = _inner(w, b, c, quantize and pack, lin.weight.device)
         if name == "attn.o":
             left, right = m["o"][0], None
         elif name == "mlp.down":

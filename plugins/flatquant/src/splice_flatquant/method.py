@@ -20,9 +20,11 @@ import torch
 from pydantic import Field, field_validator
 from splice.blockwise import BlockRunner, check_calibration
 from splice.errors import ConfigError, DataError, IncompatibleError
+from splice.gptq import sequential_gptq
 from splice.kinds.quantizer import QuantizerMethod
 from splice.method import MethodConfig, Paper
 from splice.progress import progress
+from splice.quant import QuantLinear
 from torch import nn
 
 from .calibration import BlockTransforms, block_sites, install, sq_init, structure, train_block
@@ -44,6 +46,11 @@ class FlatQuantConfig(MethodConfig):
 
     w_bits: int = Field(4, description="weight bits, per output channel, round-to-nearest after LWC (2..8; 16 = off)")
     w_asym: bool = False
+    w_method: Literal["rtn", "gptq"] = Field("rtn", description="weights once the transforms are merged: round-to-"
+                                                                "nearest on the LWC-clipped range (the paper's main "
+                                                                "results) or GPTQ on it (the official --gptq; needs "
+                                                                "calibration data)")
+    percdamp: float = Field(0.01, gt=0, description="GPTQ dampening, fraction of the mean Hessian diagonal")
     a_bits: int = Field(4, description="activation bits, per token (2..8; 16 = off)")
     a_asym: bool = False
     k_bits: int = Field(4, description="key-cache bits (2..8; 16 = off)")
@@ -119,19 +126,54 @@ class FlatQuant(QuantizerMethod):
         for blk in lm.model.blocks:
             structure(blk, lm.config, self.config)
 
+    @property
+    def uses_gptq(self) -> bool:
+        return self.config.w_method == "gptq" and self.config.w_bits < FULL
+
     def quantize(self, lm, data: torch.Tensor | None):
         self.check(lm)
+        if self.uses_gptq and data is None:
+            raise DataError("flatquant: w_method='gptq' needs calibration data (or set w_method='rtn')")
         if data is not None:
+            data = check_calibration(lm, data, "flatquant")
             self.calibrate(lm, data)
-        self.finalize(lm)
+        self.finalize(lm, data=data)
         return lm
 
-    def finalize(self, lm, quantize: bool = True) -> None:
+    def finalize(self, lm, quantize: bool = True, data: torch.Tensor | None = None) -> None:
         """Merge the calibrated (or, without calibration, initial) transforms into the model and pack
-        the weights. ``quantize=False``: keep the transforms, leave every quantizer off."""
+        the weights (GPTQ's from ``data``). ``quantize=False``: keep the transforms, leave every
+        quantizer off."""
+        gptq = quantize and self.uses_gptq
+        if gptq:
+            if data is None:
+                raise DataError("flatquant: w_method='gptq' needs calibration data to finalize with")
+            data = check_calibration(lm, data, "flatquant")
         for i, blk in enumerate(lm.model.blocks):
             bt = self.transforms.get(i) or self._new(blk, lm.config, i)
-            install(blk, bt, self.config, quantize)
+            install(blk, bt, self.config, quantize, pack=not gptq)
+        if gptq:
+            self._gptq(lm, data)
+
+    @torch.no_grad()
+    def _gptq(self, lm, data: torch.Tensor) -> None:
+        """GPTQ on the merged (transformed, LWC-clipped) weights, block by block, with the online
+        transforms and the activation and KV quantizers on, as the official ``--gptq`` does after
+        reparameterising; then each weight is packed with the codes GPTQ chose."""
+        c, model = self.config, lm.model
+        runner = BlockRunner(model, data.shape[1])
+        x = torch.cat([runner.embed(data[j:j + c.batch_size]) for j in range(0, len(data), c.batch_size)])
+        packed = sequential_gptq(model, x, runner, c.w_bits, c.w_asym, percdamp=c.percdamp,
+                                 batch_size=c.batch_size, label="flatquant gptq")
+        for name, (codes, scale, zero) in packed.items():
+            site = model.get_submodule(name)
+            lin = site.inner
+            q = QuantLinear(lin.in_features, lin.out_features, lin.bias is not None, c.w_bits, -1,
+                            c.w_asym).to(lin.weight.device)
+            q.set_codes(codes, scale, zero)
+            if lin.bias is not None:
+                q.bias = nn.Parameter(lin.bias.detach().clone())
+            site.inner = q
 
     def calibrate(self, lm, data: torch.Tensor, deadline: float | None = None) -> None:
         """Calibrate every block in turn. ``deadline`` (a ``time.time()`` value, for resumable runs
@@ -214,7 +256,8 @@ class FlatQuant(QuantizerMethod):
     def _checkpoint_dir(self, lm, data: torch.Tensor) -> Path | None:
         if self.config.checkpoint_dir is None:
             return None
-        cfg = self.config.model_dump(exclude={"checkpoint_dir"})
+        # the weight quantizer runs after calibration: RTN and GPTQ share the calibrated transforms
+        cfg = self.config.model_dump(exclude={"checkpoint_dir", "w_method", "percdamp"})
         h = hashlib.sha1(json.dumps(cfg, sort_keys=True).encode())
         h.update(data.cpu().numpy().tobytes())
         first = lm.model.blocks[0].attn.q.weight

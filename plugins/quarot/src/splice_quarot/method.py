@@ -26,13 +26,13 @@ import torch
 from pydantic import Field, field_validator
 from splice.blockwise import BlockRunner, check_calibration
 from splice.errors import ConfigError, DataError, IncompatibleError
+from splice.gptq import rtn, sequential_gptq
 from splice.kinds.quantizer import QuantizerMethod
 from splice.method import MethodConfig, Paper
-from splice.progress import progress
 from splice.quant import FULL, QuantLinear
 from torch import nn
 
-from .modules import QuaRotKV, RotatedLinear, load_codes
+from .modules import QuaRotKV, RotatedLinear
 from .rotations import (
     HeadRotation,
     Rotation,
@@ -41,7 +41,6 @@ from .rotations import (
     random_orthogonal,
     random_signs,
 )
-from .weights import Hessian, gptq, rtn
 
 
 def _bits(v: int, lo: int, field: str) -> int:
@@ -87,10 +86,6 @@ class QuaRotConfig(MethodConfig):
 
 
 SITES = ("attn.q", "attn.k", "attn.v", "attn.o", "mlp.gate", "mlp.up", "mlp.down")
-
-
-class _Stop(Exception):
-    """Raised by a calibration hook once the layer it probes has seen its input."""
 
 
 class QuaRot(QuantizerMethod):
@@ -240,7 +235,7 @@ class QuaRot(QuantizerMethod):
                           for name, site in model.linear_sites().items()}
             for name, site in model.linear_sites().items():
                 qlin = self._quant_inner(site.inner)
-                load_codes(qlin, *packed[name])
+                qlin.set_codes(*packed[name])
                 if site.inner.bias is not None:
                     qlin.bias = nn.Parameter(site.inner.bias.detach().clone())
                 site.inner = qlin
@@ -252,47 +247,11 @@ class QuaRot(QuantizerMethod):
 
     @torch.no_grad()
     def _gptq(self, lm, data: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Sequential GPTQ, block by block (inputs are the previous quantized blocks' outputs) and,
-        inside a block, group by group (q/k/v, o, gate/up, down), as QuaRot's ``gptq_fwrd`` does.
-        Activations and the KV cache stay in full precision while the weights are fitted."""
+        """Sequential GPTQ on the rotated weights, as QuaRot's ``gptq_fwrd`` does. Activations and
+        the KV cache stay in full precision while the weights are fitted (QuaRot configures its
+        activation quantizers afterwards)."""
         c, model = self.config, lm.model
         runner = BlockRunner(model, data.shape[1])
         x = torch.cat([runner.embed(data[i:i + c.batch_size]) for i in range(0, len(data), c.batch_size)])
-        out: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-        groups = [("attn.q", ("attn.q", "attn.k", "attn.v")), ("attn.o", ("attn.o",)),
-                  ("mlp.up", ("mlp.gate", "mlp.up")), ("mlp.down", ("mlp.down",))]
-        with progress("quarot gptq", len(model.blocks)) as bar:
-            for i, blk in enumerate(model.blocks):
-                for probe, members in groups:
-                    site = blk.get_submodule(probe)
-                    hess = Hessian(site.inner.in_features)
-
-                    def hook(_mod, args, hess=hess):
-                        hess.add(args[0])
-                        raise _Stop
-
-                    handle = site.inner.register_forward_pre_hook(hook)
-                    try:
-                        for j in range(0, len(x), c.batch_size):
-                            try:
-                                runner(i, x[j:j + c.batch_size])
-                            except _Stop:
-                                pass
-                    finally:
-                        handle.remove()
-                    for m in members:
-                        try:
-                            lin = blk.get_submodule(m)
-                        except AttributeError:
-                            continue
-                        if lin is None:
-                            continue
-                        codes, scale, zero = gptq(lin.inner.weight, hess.h, c.w_bits, c.w_asym, c.w_group_size,
-                                                  c.w_clip, c.percdamp, act_order=c.act_order)
-                        out[f"blocks.{i}.{m}"] = (codes, scale, zero)
-                        g = codes.shape[1] // scale.shape[1]
-                        w = (codes - zero.repeat_interleave(g, 1)) * scale.repeat_interleave(g, 1)
-                        lin.inner.weight.data = w.to(lin.inner.weight.dtype)  # later groups see it quantized
-                x = torch.cat([runner(i, x[j:j + c.batch_size]) for j in range(0, len(x), c.batch_size)])
-                bar.advance()
-        return out
+        return sequential_gptq(model, x, runner, c.w_bits, c.w_asym, c.w_group_size, c.w_clip, c.percdamp,
+                               c.act_order, c.batch_size, label="quarot gptq")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from splice.quant import FULL, QuantLinear, fake_quant
+from splice.quant import FULL, fake_quant
 from torch import nn
 
 from .rotations import Rotation
@@ -40,32 +40,6 @@ class RotatedLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return f"a{self.a_bits}{' asym' if self.a_asym else ''} clip {self.a_clip}"
-
-
-def _pack(q: QuantLinear, codes: torch.Tensor) -> torch.Tensor:
-    """Codes in QuantLinear's own storage layout (whichever splice's core uses)."""
-    codes = codes.to(torch.uint8)
-    if hasattr(q, "storage_bits"):  # storage delegated to splice.kernels' packing
-        from splice import kernels
-
-        return kernels.pack(codes, q.storage_bits)
-    from splice import quant
-
-    return quant.pack_codes(codes, q.w_bits)
-
-
-def load_codes(q: QuantLinear, codes: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor) -> None:
-    """Store integer codes (out x in, on QuantLinear's grid: ``w = (code - zero) * scale``) and their
-    per-group scales and zero points (out x groups, already representable in fp16). Checks that
-    the module dequantizes to exactly that (a changed storage layout fails loudly here)."""
-    q.qweight.copy_(_pack(q, codes))
-    q.scale.copy_(scale.half())
-    q.zero.copy_(zero.half())
-    q._dequant = None
-    g = codes.shape[1] // scale.shape[1]
-    want = (codes.float() - zero.half().float().repeat_interleave(g, 1)) * scale.half().float().repeat_interleave(g, 1)
-    if not torch.equal(q.dequantized_weight().float(), want):
-        raise RuntimeError("QuantLinear does not reproduce the stored codes: its storage layout changed")
 
 
 class QuaRotKV(nn.Module):

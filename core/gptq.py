@@ -1,7 +1,8 @@
-"""Weight quantizers QuaRot uses after rotating: round-to-nearest and GPTQ, both on the grid that
-``splice.quant.QuantLinear`` stores (symmetric: codes 0..2^b-1 around zero point 2^(b-1); asymmetric:
-min/max), per output channel or per group, with an optional MSE search of the clipping range
-(QuaRot's ``--w_clip``: the GPTQ repository's grid of 100 shrink factors down to 0.2, L2.4 error).
+"""Weight quantizers on ``splice.quant.QuantLinear``'s grid: round-to-nearest and GPTQ (Frantar et
+al., arXiv 2210.17323), per output channel or per group, with an optional MSE search of the
+clipping range (the GPTQ repository's grid of 100 shrink factors down to 0.2, L2.4 error);
+``sequential_gptq`` runs GPTQ over a decoder block by block, as QuaRot's and FlatQuant's
+``gptq_fwrd`` do. Symmetric grids: codes 0..2^b-1 around zero point 2^(b-1); asymmetric: min/max.
 
 Scales are rounded to fp16 *before* codes are chosen, so what is stored is exactly what was used.
 """
@@ -136,3 +137,68 @@ def gptq(w: torch.Tensor, h: torch.Tensor, bits: int, asym: bool, group_size: in
         inv = torch.argsort(perm)
         codes = codes[:, inv]
     return codes, scales, zeros
+
+
+# -- a whole decoder, block by block ---------------------------------------------------------------
+#: GPTQ's sequential groups inside a block: the first member's input is probed for the Hessian the
+#: whole group shares (q/k/v read the same normed stream, gate/up too)
+GROUPS = (("attn.q", ("attn.q", "attn.k", "attn.v")), ("attn.o", ("attn.o",)),
+          ("mlp.up", ("mlp.gate", "mlp.up")), ("mlp.down", ("mlp.down",)))
+
+
+class _Stop(Exception):
+    """Raised by a probe hook once the layer it watches has seen its input: the rest of the block
+    need not run."""
+
+
+@torch.no_grad()
+def sequential_gptq(model, x: torch.Tensor, runner, bits: int, asym: bool, group_size: int = -1,
+                    mse: bool = False, percdamp: float = 0.01, act_order: bool = False, batch_size: int = 4,
+                    linear_of=lambda site: site.inner, label: str = "gptq"
+                    ) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """GPTQ over every block of ``model`` (a ``splice.model.Decoder`` whose sites wrap an
+    ``nn.Linear``, reached with ``linear_of``), on the embedded calibration windows ``x``.
+
+    Each block's inputs are the previous, already quantized blocks' outputs, and inside a block the
+    groups are fitted in order (q/k/v, o, gate/up, down), each from inputs produced with the earlier
+    groups' weights quantized. Whatever else the sites do in their forward (online transforms,
+    activation quantization) is in effect while the Hessians are collected. Each fitted weight is
+    written back dequantized into its ``nn.Linear``; returns ``{"blocks.i.site": (codes, scale, zero)}``.
+    """
+    from splice.progress import progress
+
+    out: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+    b = batch_size
+    with progress(label, len(model.blocks)) as bar:
+        for i, blk in enumerate(model.blocks):
+            for probe, members in GROUPS:
+                lin = linear_of(blk.get_submodule(probe))
+                hess = Hessian(lin.in_features)
+
+                def hook(_mod, args, hess=hess):
+                    hess.add(args[0])
+                    raise _Stop
+
+                handle = lin.register_forward_pre_hook(hook)
+                try:
+                    for j in range(0, len(x), b):
+                        try:
+                            runner(i, x[j:j + b])
+                        except _Stop:
+                            pass
+                finally:
+                    handle.remove()
+                for m in members:
+                    site = getattr(getattr(blk, m.split(".")[0]), m.split(".")[1], None)
+                    if site is None:  # a non-gated MLP has no gate
+                        continue
+                    target = linear_of(site)
+                    codes, scale, zero = gptq(target.weight, hess.h, bits, asym, group_size, mse, percdamp,
+                                              act_order=act_order)
+                    out[f"blocks.{i}.{m}"] = (codes, scale, zero)
+                    g = codes.shape[1] // scale.shape[1]
+                    w = (codes - zero.repeat_interleave(g, 1)) * scale.repeat_interleave(g, 1)
+                    target.weight.data = w.to(target.weight.dtype)  # later groups see it quantized
+            x = torch.cat([runner(i, x[j:j + b]) for j in range(0, len(x), b)])
+            bar.advance()
+    return out
