@@ -142,12 +142,18 @@ def _key(key: Any) -> str:
     return key if isinstance(key, str) else json.dumps(key, sort_keys=True, default=str)
 
 
+_OPEN_STORES: list[Store] = []  # every Store of this process: Page.write sums their measurement time
+
+
 class Store:
     """Finished measurements of one benchmark, one JSON line each, so an interrupted run resumes.
 
     The file is ``$SPLICE_CACHE/bench/<name>.jsonl`` (default ``~/.cache/splice/bench``).
     ``finish()`` (after the page is written) removes it, so the next run measures afresh; a run
     that died keeps it, and rerunning the benchmark skips what is already there.
+
+    Each record also keeps the seconds it took (since the previous record, or since the store was
+    opened), so a page written by a resumed run can still state how long the whole measurement takes.
     """
 
     def __init__(self, name: str, fresh: bool = False, directory: str | os.PathLike | None = None) -> None:
@@ -155,6 +161,9 @@ class Store:
         root.mkdir(parents=True, exist_ok=True)
         self.path = root / f"{name}.jsonl"
         self._data: dict[str, Any] = {}
+        self._seconds: dict[str, float] = {}
+        self._mark = time.perf_counter()
+        _OPEN_STORES.append(self)
         if fresh and self.path.exists():
             self.path.unlink()
         if self.path.exists():
@@ -162,6 +171,8 @@ class Store:
                 with contextlib.suppress(json.JSONDecodeError):  # a line cut by a kill
                     rec = json.loads(line)
                     self._data[rec["key"]] = rec["value"]
+                    if rec.get("seconds") is not None:
+                        self._seconds[rec["key"]] = rec["seconds"]
             if self._data:
                 log(f"{name}: resuming, {len(self._data)} measurement(s) already done ({self.path})")
 
@@ -171,14 +182,29 @@ class Store:
     def get(self, key: Any, default: Any = None) -> Any:
         return self._data.get(_key(key), default)
 
-    def put(self, key: Any, value: Any) -> Any:
+    def put(self, key: Any, value: Any, seconds: float | None = None) -> Any:
+        """Store a finished measurement; ``seconds`` it took (default: since the previous put)."""
         k = _key(key)
+        now = time.perf_counter()
+        secs = round(now - self._mark if seconds is None else seconds, 2)
+        self._mark = now
         self._data[k] = value
+        self._seconds[k] = secs
         with open(self.path, "a") as fh:
-            fh.write(json.dumps({"key": k, "value": value}, default=str) + "\n")
+            fh.write(json.dumps({"key": k, "value": value, "seconds": secs}, default=str) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         return value
+
+    @property
+    def measured_seconds(self) -> float:
+        """Seconds the stored measurements took, over every run that contributed to them."""
+        return sum(self._seconds.get(k, 0.0) for k in self._data)
+
+    @property
+    def untimed(self) -> int:
+        """Records written before records carried their time."""
+        return sum(k not in self._seconds for k in self._data)
 
     def rows(self) -> list[Any]:
         return list(self._data.values())
@@ -472,6 +498,7 @@ class Page:
         env = environment()
         quick = bool(getattr(self.args, "quick", False))
         minutes = (time.time() - self.started) / 60
+        measured = measurement_time()
         load = env_load = self.env_start.get("load_avg")
         end_load = env.get("load_avg")
         vers = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
@@ -480,7 +507,7 @@ class Page:
             f"- Machine: {env['machine']}; torch threads: {env['torch_threads']}",
             f"- Load average (1/5/15 min) at start {_fmt_load(env_load)}, at end {_fmt_load(end_load)}"
             if load else None,
-            f"- Date: {env['date']}; wall time {minutes:.1f} min",
+            f"- Date: {env['date']}; wall time {minutes:.1f} min" + (f"; measurement time {measured}" if measured else ""),
             f"- Code: git {env['git']}" if env.get("git") else None,
             f"- Software: {vers}",
             *[f"- {n}" for n in self.notes],
@@ -495,6 +522,20 @@ class Page:
         path.write_text("\n".join(body))
         log(f"wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
         return path
+
+
+def measurement_time() -> str:
+    """The summed time of every measurement behind this process's pages (its Stores), which is what
+    one uninterrupted run takes (less start-up) even when this run resumed and measured little."""
+    latest = {st.path: st for st in _OPEN_STORES}  # a store opened twice counts once, as last read
+    stores = [st for st in latest.values() if len(st)]
+    if not stores:
+        return ""
+    text = f"{sum(st.measured_seconds for st in stores) / 60:.1f} min"
+    untimed = sum(st.untimed for st in stores)
+    if untimed:
+        text += f" (+ {untimed} result(s) stored before results carried their time)"
+    return text
 
 
 def _fmt_load(load) -> str:

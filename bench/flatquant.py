@@ -541,6 +541,13 @@ def report() -> Path:
                "full-precision KV. lm_head and embeddings stay in full precision for every method."), ""]
     for model, res in data.items():
         lines += model_section(model, res)
+    # every current result's own time, summed: what one uninterrupted run of both models takes
+    secs = {m: sum(v.get("seconds", 0) for k, v in res.items() if k != "archive" and isinstance(v, dict))
+            for m, res in data.items()}
+    lines += ["## How this was measured", "",
+              (f"- Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; measurement time "
+               f"{sum(secs.values()) / 60:.1f} min (" + ", ".join(f"{m} {v / 60:.1f} min" for m, v in secs.items())
+               + "; the sum of every result's own time, as the runs resumed across sessions)"), ""]
     out.write_text("\n".join(lines) + "\n")
     return out
 

@@ -158,9 +158,9 @@ def _page_info(page: Path) -> dict:
         return {}
     text = page.read_text()
     title = next((ln[2:].strip() for ln in text.splitlines() if ln.startswith("# ")), page.stem)
-    m = re.search(r"Date: ([^;\n]+)(?:; wall time ([\d.]+) min)?", text)
+    m = re.search(r"Date: ([^;\n]+)(?:; wall time ([\d.]+) min)?(?:; measurement time ([\d.]+) min)?", text)
     return {"title": title, "date": m.group(1).strip() if m else "", "minutes": m.group(2) if m and m.group(2) else "",
-            "quick": "**Quick run**" in text}
+            "measured": m.group(3) if m and m.group(3) else "", "quick": "**Quick run**" in text}
 
 
 def write_index(benchmarks: list[Benchmark], last: dict | None = None) -> Path:
@@ -177,7 +177,9 @@ def write_index(benchmarks: list[Benchmark], last: dict | None = None) -> Path:
             status = last[b.name]["status"]
         page = f"[{b.page.name}]({b.page.name})" if info else "not run yet"
         when = info.get("date", "")
-        if info.get("minutes"):
+        if info.get("measured"):  # what an uninterrupted run takes, also when the page's run resumed
+            when += f" ({info['measured']} min of measurement)"
+        elif info.get("minutes"):
             when += f" ({info['minutes']} min)"
         if info.get("quick"):
             when += ", quick run"
@@ -230,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
             est = f"~{b.estimate_min:g} min" if b.estimate_min else "?"
             miss = f"  [skipped: needs {', '.join(b.missing)}]" if b.missing else ""
             print(f"{b.name:<16} {est:>9}  {b.title}{miss}")
+        known = [b for b in chosen if b.estimate_min and not b.missing]
+        unknown = [b.name for b in chosen if not b.estimate_min and not b.missing]
+        print(f"{'total':<16} ~{sum(b.estimate_min for b in known) / 60:.1f} h"
+              + (f" (+ {', '.join(unknown)}: no estimate)" if unknown else ""))
         return 0
     if a.index:
         print(write_index(benchmarks))

@@ -32,6 +32,25 @@ def test_store_resumes_and_finish_forgets(tmp_path):
     assert not common.Store("y", fresh=True, directory=tmp_path).has("a")
 
 
+def test_store_keeps_each_measurements_time_across_resumed_runs(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(common.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(common, "_OPEN_STORES", [])
+    s = common.Store("t", directory=tmp_path)
+    clock[0] += 30
+    s.put("a", 1)  # 30 s since the store was opened
+    clock[0] += 12
+    s.put("b", 2, seconds=5.0)  # an explicit time wins
+    with open(s.path, "a") as fh:  # a record from before records carried their time
+        fh.write('{"key": "old", "value": 3}\n')
+    clock[0] += 1000  # the run dies; the next one resumes and measures one more thing
+    again = common.Store("t", directory=tmp_path)
+    clock[0] += 60
+    again.put("c", 4)
+    assert again.measured_seconds == 95.0 and again.untimed == 1
+    assert common.measurement_time() == "1.6 min (+ 1 result(s) stored before results carried their time)"
+
+
 def test_interleaved_alternates_and_times_each_call(monkeypatch):
     clock = [0.0]  # a fake clock: each function "takes" a fixed time, so the test is exact on a busy machine
     monkeypatch.setattr(common.time, "perf_counter", lambda: clock[0])
@@ -115,6 +134,10 @@ def test_discovery_reads_entries_without_importing(tmp_path, monkeypatch):
     assert "[alpha.md](alpha.md)" in index and "2026-01-01 10:00 UTC (1.5 min)" in index and "ok (1.5 min)" in index
     assert "skipped: needs no_such_module_xyz" in index
     assert "[orphan.md](orphan.md)" in index
+    # a resumed run's page: its short wall time is not what the benchmark takes, its measurement time is
+    (tmp_path / "results" / "alpha.md").write_text(
+        "# Alpha results\n\n- Date: 2026-01-02 10:00 UTC; wall time 0.2 min; measurement time 42.0 min\n")
+    assert "2026-01-02 10:00 UTC (42.0 min of measurement)" in runner.write_index(found).read_text()
 
 
 def test_the_repository_benchmarks_are_discovered():
