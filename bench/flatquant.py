@@ -448,11 +448,15 @@ def model_section(model: str, res: dict) -> list[str]:
         lines.append(f"| {label} | " + " | ".join(_cell(_latest(res, f"{key}/{s}"), kl, p) for s in SETTINGS) + " |")
     lines.append("")
     w4 = {k: (_latest(res, f"{k}/W4A4KV4") or {}).get("ppl") for k in NAMES}
-    if all(w4.values()):
+    if all(w4[k] for k in ("rtn", "quarot-rtn", "quarot", "flatquant")):
         beat_all = w4["flatquant"] < min(w4["quarot"], w4["quarot-rtn"], w4["rtn"])
-        lines += [(f"**W4A4KV4: FlatQuant {w4['flatquant']:.2f} vs QuaRot {w4['quarot']:.2f} (GPTQ weights) / "
-                   f"{w4['quarot-rtn']:.2f} (RTN weights) vs RTN {w4['rtn']:.2f} (FP {fp.get('ppl', 0):.2f}): "
-                   f"FlatQuant {'beats QuaRot and RTN' if beat_all else 'does not beat every baseline'}.**"), ""]
+        gq = w4.get("flatquant-gptq")
+        lines += [(f"**W4A4KV4: FlatQuant {w4['flatquant']:.2f} (RTN weights"
+                   + (f"; {gq:.2f} with GPTQ weights" if gq else "") + f") vs QuaRot {w4['quarot']:.2f} (GPTQ "
+                   f"weights) / {w4['quarot-rtn']:.2f} (RTN weights) vs RTN {w4['rtn']:.2f} (FP {fp.get('ppl', 0):.2f}): "
+                   f"FlatQuant {'beats QuaRot and RTN' if beat_all else 'does not beat every baseline'}.**"
+                   + (f" Like for like: with RTN weights FlatQuant is {w4['quarot-rtn'] / w4['flatquant']:.2f}x lower "
+                      f"than QuaRot, with GPTQ weights {w4['quarot'] / gq:.2f}x." if gq else "")), ""]
         if not beat_all and w4["flatquant"] < w4["quarot-rtn"]:
             w16 = {k: (_latest(res, f"{k}/W4A16") or {}).get("ppl") for k in NAMES}
             lines += [(f"With the same round-to-nearest weight quantizer FlatQuant is {w4['quarot-rtn'] / w4['flatquant']:.1f}x "
@@ -469,8 +473,8 @@ def model_section(model: str, res: dict) -> list[str]:
     cur = _latest(res, "flatquant/W4A4KV4")
     if len(arch) + (live is not None) > 1:
         rows = sorted([*arch.values(), *([live] if live else [])], key=lambda r: (r.get("calib", [0])[0], _steps(r, p)))
-        lines += ["FlatQuant W4A4KV4 against its calibration budget (Tiny Shakespeare windows, seed 0; wall "
-                  "times on the shared machine):", "",
+        lines += [("FlatQuant W4A4KV4 against its calibration budget (Tiny Shakespeare windows, seed 0; wall "
+                   "times on the shared machine):"), "",
                   "| calibration windows x tokens | optimizer steps per block | batch | epochs | PPL | calibration s |",
                   "|---|---|---|---|---|---|"]
         for r in rows:
