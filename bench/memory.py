@@ -29,7 +29,7 @@ from pathlib import Path
 from bench import common, models
 
 TITLE = "Memory: model bytes, bits per weight, KV cache and peak RSS of SmolLM2-135M per format"
-ESTIMATE_MIN = 65  # measured: 64.8 min (docs/results/memory.md, 2026-11-22)
+ESTIMATE_MIN = 12  # ~12 CPU-minutes, about the wall time on an idle machine (65 min on the shared one)
 ORDER = 20
 NAME = "memory"
 
