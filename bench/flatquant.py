@@ -1,7 +1,7 @@
 """FlatQuant vs QuaRot vs RTN: perplexity at W4A4KV4, W4A16 and W8A8, flatness profiles, costs.
 
-    python bench/flatquant.py --model smollm2 --max-minutes 18     # resumable: rerun until "done"
-    python bench/flatquant.py --model tiny
+    python bench/flatquant.py                                      # both models (tiny first); resumable
+    python bench/flatquant.py --model smollm2 --max-minutes 18     # one model; stop starting work after 18 min
     python bench/flatquant.py --report                             # docs/results/flatquant.md from both
 
 Every method sees the same calibration windows (the pipeline's ``calibration_windows``: Tiny
@@ -41,6 +41,9 @@ from splice_quarot import QuaRot
 from bench import models
 
 RESULTS = ROOT / "docs" / "results"
+TITLE = "FlatQuant vs QuaRot vs RTN: W4A4KV4 / W4A16 / W8A8 perplexity, flatness, costs (SmolLM2-135M, tiny)"
+ESTIMATE_MIN = 175  # the measurement time of the stored results (docs/results/flatquant.md), shared machine
+ORDER = 40
 
 SETTINGS = {  # name -> (w, a, kv)
     "W4A4KV4": (4, 4, 4),
@@ -534,8 +537,9 @@ def report() -> Path:
     lines = ["# FlatQuant vs QuaRot vs RTN", ""]
     lines += [(f"Measured {dt.date.today():%Y-%m-%d} on {platform.machine()} CPU ({os.cpu_count()} cores shared "
                f"with other jobs, 1 thread), Python {platform.python_version()}, torch {torch.__version__}. "
-               "Commands: `python bench/flatquant.py --model smollm2` (resumable: `--max-minutes N` stops starting "
-               "new work after N minutes; repeat until it prints done), `python bench/flatquant.py --model tiny`, then `python bench/flatquant.py --report`."),
+               "Command: `python bench/flatquant.py` (both models, or one with `--model`; resumable: a killed run "
+               "resumes from the stored results and FlatQuant's per-block checkpoints, and `--max-minutes N` stops "
+               "starting new work after N minutes; repeat until it prints done)."),
               "",
               ("Paper (WikiText-2, 2048-token context, W4A4KV4, LLaMA-3-8B): FP16 6.14, QuaRot 10.60, SpinQuant 7.96, "
                "**FlatQuant 6.98**. Here: SmolLM2-135M-Instruct (the benchmark model, `bench/models.py`: the "
@@ -558,7 +562,7 @@ def report() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", choices=sorted(PROFILES), default="smollm2")
+    ap.add_argument("--model", choices=[*sorted(PROFILES), "all"], default="all")
     ap.add_argument("--max-minutes", type=float, default=None, help="start no new work after this long")
     ap.add_argument("--report", action="store_true", help="only (re)write docs/results/flatquant.md")
     args = ap.parse_args(argv)
@@ -566,13 +570,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SPLICE_NO_PROGRESS", "1")
     if not args.report:
         deadline = time.time() + 60 * args.max_minutes if args.max_minutes else None
-        b = Bench(args.model, deadline)
-        b.all()
-        missing = [k for k in ["fp", "flatness", "overhead"] + [f"{n}/{s}" for s in SETTINGS for n in
-                                                                 ("rtn", "quarot-rtn", "quarot", "flatquant",
-                                                                  "flatquant-gptq")]
-                   if k not in b.results]
-        print("done" if not missing else f"not finished (rerun to resume): {missing}", flush=True)
+        for model in (["tiny", "smollm2"] if args.model == "all" else [args.model]):
+            b = Bench(model, deadline)
+            b.all()
+            missing = [k for k in ["fp", "flatness", "overhead"] + [f"{n}/{s}" for s in SETTINGS for n in NAMES]
+                       if k not in b.results]
+            print(f"{model}: " + ("done" if not missing else f"not finished (rerun to resume): {missing}"),
+                  flush=True)
     print(report())
     return 0
 
