@@ -171,8 +171,11 @@ class Store:
                 with contextlib.suppress(json.JSONDecodeError):  # a line cut by a kill
                     rec = json.loads(line)
                     self._data[rec["key"]] = rec["value"]
-                    if rec.get("seconds") is not None:
-                        self._seconds[rec["key"]] = rec["seconds"]
+                    secs = rec.get("seconds")
+                    if secs is None and isinstance(rec["value"], dict):  # older records timed in their value
+                        secs = rec["value"].get("seconds")
+                    if isinstance(secs, (int, float)):
+                        self._seconds[rec["key"]] = secs
             if self._data:
                 log(f"{name}: resuming, {len(self._data)} measurement(s) already done ({self.path})")
 

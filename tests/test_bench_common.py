@@ -41,14 +41,14 @@ def test_store_keeps_each_measurements_time_across_resumed_runs(tmp_path, monkey
     s.put("a", 1)  # 30 s since the store was opened
     clock[0] += 12
     s.put("b", 2, seconds=5.0)  # an explicit time wins
-    with open(s.path, "a") as fh:  # a record from before records carried their time
-        fh.write('{"key": "old", "value": 3}\n')
+    with open(s.path, "a") as fh:  # records from before records carried their time, one timed in its value
+        fh.write('{"key": "old", "value": 3}\n{"key": "older", "value": {"loss": 1.0, "seconds": 60}}\n')
     clock[0] += 1000  # the run dies; the next one resumes and measures one more thing
     again = common.Store("t", directory=tmp_path)
     clock[0] += 60
     again.put("c", 4)
-    assert again.measured_seconds == 95.0 and again.untimed == 1
-    assert common.measurement_time() == "1.6 min (+ 1 result(s) stored before results carried their time)"
+    assert again.measured_seconds == 155.0 and again.untimed == 1
+    assert common.measurement_time() == "2.6 min (+ 1 result(s) stored before results carried their time)"
 
 
 def test_interleaved_alternates_and_times_each_call(monkeypatch):
