@@ -359,25 +359,17 @@ def main(argv: list[str] | None = None) -> None:
         args.steps, args.seeds, args.eval_every, args.eval_windows = 6, "0", 3, 4
     name = "activations" + ("-quick" if args.quick else "")
     store = common.Store(name, fresh=args.fresh)
-    deadline = time.time() + 60 * args.max_minutes if args.max_minutes is not None else None
-    todo = [(v, int(s)) for s in args.seeds.split(",") for v in args.variants.split(",")]
-    for v, s in todo:
-        key = {"variant": v, "seed": s, "steps": args.steps, "batch": args.batch, "seq_len": args.seq_len,
-               "lr": args.lr}
-        if store.has(key):
-            continue
-        if deadline is not None and time.time() > deadline:
-            common.log(f"time budget reached; {len(todo) - len(store)} run(s) left: rerun to continue")
-            return
-        common.log(f"training {v} seed {s}")
+    deadline = common.deadline_after(args.max_minutes)
+
+    def one(key: dict):
         ckpt = cache_dir() / f"{name}-checkpoints" / f"{common.digest(key)}.pt"
-        r = train_run(v, s, args.steps, args.batch, args.seq_len, args.lr, args.eval_every, args.eval_windows,
-                      checkpoint=ckpt, deadline=deadline)
-        if r is None:
-            common.log("time budget reached mid-run (checkpoint saved): rerun to continue")
-            return
-        common.log(f"{v} seed {s}: final eval loss {r['eval'][-1][1]:.4f} ({r['seconds'] / 60:.1f} min)")
-        store.put(key, r)
+        return train_run(key["variant"], key["seed"], args.steps, args.batch, args.seq_len, args.lr, args.eval_every,
+                         args.eval_windows, checkpoint=ckpt, deadline=deadline)
+
+    cases = [({"variant": v, "seed": int(s), "steps": args.steps, "batch": args.batch, "seq_len": args.seq_len,
+               "lr": args.lr}, f"{v} seed {s}") for s in args.seeds.split(",") for v in args.variants.split(",")]
+    if not common.run_grid(store, cases, one, lambda r: f"final eval loss {r['eval'][-1][1]:.4f}", deadline):
+        return
     runs = store.rows()
     _, _, _, desc = prepared(args.seq_len)
     report(args, runs, desc)

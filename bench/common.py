@@ -221,6 +221,36 @@ class Store:
             os.replace(self.path, self.path.with_suffix(".done.jsonl"))
 
 
+def deadline_after(max_minutes: float | None) -> float | None:
+    """The ``time.time()`` after which a resumable benchmark starts no new work (None: no limit)."""
+    return None if max_minutes is None else time.time() + 60 * max_minutes
+
+
+def run_grid(store: Store, cases: list[tuple[Any, str]], run: Callable[[Any], dict | None],
+             describe: Callable[[dict], str], deadline: float | None = None) -> bool:
+    """Run every ``(key, label)`` case that ``store`` does not hold yet, storing each result.
+
+    ``run(key)`` returns the result (a dict with its own ``seconds``), or None when it paused mid-run
+    at ``deadline`` (having checkpointed itself). Returns True when every case is stored, False when
+    the time budget ran out first (rerun to continue).
+    """
+    for key, label in cases:
+        if store.has(key):
+            continue
+        if deadline is not None and time.time() > deadline:
+            left = sum(not store.has(k) for k, _ in cases)
+            log(f"time budget reached; {left} run(s) left: rerun to continue")
+            return False
+        log(f"{label}: running")
+        result = run(key)
+        if result is None:
+            log("time budget reached mid-run (checkpoint saved): rerun to continue")
+            return False
+        log(f"{label}: {describe(result)} ({result.get('seconds', 0) / 60:.1f} min)")
+        store.put(key, result)
+    return True
+
+
 # -- timing ----------------------------------------------------------------------------------------
 
 def _median(xs: list[float]) -> float:

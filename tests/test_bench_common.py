@@ -51,6 +51,25 @@ def test_store_keeps_each_measurements_time_across_resumed_runs(tmp_path, monkey
     assert common.measurement_time() == "2.6 min (+ 1 result(s) stored before results carried their time)"
 
 
+def test_run_grid_skips_stored_cases_and_pauses_at_the_deadline(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "_OPEN_STORES", [])
+    store = common.Store("grid", directory=tmp_path)
+    store.put({"i": 0}, {"v": 0, "seconds": 1.0})
+    ran = []
+
+    def run(key):
+        ran.append(key["i"])
+        return None if key["i"] == 2 else {"v": key["i"], "seconds": 1.0}  # case 2 pauses mid-run
+
+    cases = [({"i": i}, f"case {i}") for i in range(4)]
+    assert not common.run_grid(store, cases, run, lambda r: str(r["v"]))
+    assert ran == [1, 2] and store.has({"i": 1}) and not store.has({"i": 2})
+    assert not common.run_grid(store, cases, run, lambda r: "", deadline=0.0)  # past the deadline: no new work
+    assert ran == [1, 2]
+    ran.clear()
+    assert common.run_grid(store, cases[:2], run, lambda r: "") and ran == []  # all stored: nothing runs
+
+
 def test_interleaved_alternates_and_times_each_call(monkeypatch):
     clock = [0.0]  # a fake clock: each function "takes" a fixed time, so the test is exact on a busy machine
     monkeypatch.setattr(common.time, "perf_counter", lambda: clock[0])
