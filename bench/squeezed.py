@@ -498,7 +498,7 @@ forwards of both tasks).
 
 **tiny.** The rebuilt `tiny` (retrieval curriculum, `core/tiny/build.json`) copies a pass key
 from short contexts only: dense passkey accuracy is 0.375 at 256 tokens and 0.08 at 512 on these
-24 needles, and it never learned key-value lookup (not run here). At 256 tokens Squeezed keeps
+24 needles, and it never learned key-value lookup (its kv column is 0 for every method, dense included). At 256 tokens Squeezed keeps
 more of dense's accuracy than recency at 1/2 (0.29 vs 0.13) and is level or ahead below that,
 but with a dense ceiling of 9/24 these rows are too noisy to rank methods; SmolLM2's are the
 retrieval evidence. Its perplexity is measured at 256 and 512 tokens:
