@@ -152,12 +152,12 @@ class _Stop(Exception):
 
 
 @torch.no_grad()
-def sequential_gptq(model, x: torch.Tensor, runner, bits: int, asym: bool, group_size: int = -1,
+def sequential_gptq(model, data: torch.Tensor, bits: int, asym: bool, group_size: int = -1,
                     mse: bool = False, percdamp: float = 0.01, act_order: bool = False, batch_size: int = 4,
                     linear_of=lambda site: site.inner, label: str = "gptq"
                     ) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """GPTQ over every block of ``model`` (a ``splice.model.Decoder`` whose sites wrap an
-    ``nn.Linear``, reached with ``linear_of``), on the embedded calibration windows ``x``.
+    ``nn.Linear``, reached with ``linear_of``), on the calibration windows ``data`` (N x T token ids).
 
     Each block's inputs are the previous, already quantized blocks' outputs, and inside a block the
     groups are fitted in order (q/k/v, o, gate/up, down), each from inputs produced with the earlier
@@ -165,8 +165,11 @@ def sequential_gptq(model, x: torch.Tensor, runner, bits: int, asym: bool, group
     activation quantization) is in effect while the Hessians are collected. Each fitted weight is
     written back dequantized into its ``nn.Linear``; returns ``{"blocks.i.site": (codes, scale, zero)}``.
     """
+    from splice.blockwise import BlockRunner
     from splice.progress import progress
 
+    runner = BlockRunner(model, data.shape[1])
+    x = runner.embed(data)
     out: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
     b = batch_size
     with progress(label, len(model.blocks)) as bar:

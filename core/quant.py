@@ -106,6 +106,18 @@ class QuantLinear(QuantizedModule):
             q.bias = nn.Parameter(lin.bias.data.clone())
         return q.to(lin.weight.device)
 
+    @classmethod
+    def from_codes(cls, lin: nn.Module, codes: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, w_bits: int,
+                   w_asym: bool = False) -> "QuantLinear":
+        """A QuantLinear for ``lin``'s shape and bias holding codes chosen elsewhere (GPTQ); the group
+        size follows from ``scale``'s columns (see ``set_codes``)."""
+        q = cls(lin.in_features, lin.out_features, lin.bias is not None, w_bits, lin.in_features // scale.shape[1],
+                w_asym).to(lin.weight.device)
+        q.set_codes(codes, scale, zero)
+        if lin.bias is not None:
+            q.bias = nn.Parameter(lin.bias.detach().clone())
+        return q
+
     def set_weight(self, w: torch.Tensor, clip: float | torch.Tensor = 1.0) -> None:
         wg = w.detach().float().reshape(self.out_features, -1, self.group_size)
         scale, zero = qparams(wg, self.w_bits, self.w_asym, clip, scale_dtype=torch.float16)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from splice.blockwise import BlockRunner
 from splice.gptq import GROUPS, gptq, rtn, sequential_gptq
 from splice.quant import QuantLinear
 
@@ -62,9 +60,7 @@ def test_sequential_gptq_beats_rtn_on_tiny_and_writes_back_its_codes(tiny):
         return float((ref.exp() * (ref - lp)).sum(-1).mean())
 
     lm = tiny.clone()
-    runner = BlockRunner(lm.model, calib.shape[1])
-    x = runner.embed(calib)
-    out = sequential_gptq(lm.model, x, runner, 4, False, linear_of=lambda site: site)
+    out = sequential_gptq(lm.model, calib, 4, False, linear_of=lambda site: site)
     sites = [m for _, members in GROUPS for m in members]
     assert set(out) == {f"blocks.{i}.{m}" for i in range(len(lm.model.blocks)) for m in sites}
     for name, (codes, scale, zero) in out.items():

@@ -135,7 +135,6 @@ class FlatQuant(QuantizerMethod):
         if self.uses_gptq and data is None:
             raise DataError("flatquant: w_method='gptq' needs calibration data (or set w_method='rtn')")
         if data is not None:
-            data = check_calibration(lm, data, "flatquant")
             self.calibrate(lm, data)
         self.finalize(lm, data=data)
         return lm
@@ -161,19 +160,11 @@ class FlatQuant(QuantizerMethod):
         transforms and the activation and KV quantizers on, as the official ``--gptq`` does after
         reparameterising; then each weight is packed with the codes GPTQ chose."""
         c, model = self.config, lm.model
-        runner = BlockRunner(model, data.shape[1])
-        x = torch.cat([runner.embed(data[j:j + c.batch_size]) for j in range(0, len(data), c.batch_size)])
-        packed = sequential_gptq(model, x, runner, c.w_bits, c.w_asym, percdamp=c.percdamp,
-                                 batch_size=c.batch_size, label="flatquant gptq")
-        for name, (codes, scale, zero) in packed.items():
+        packed = sequential_gptq(model, data, c.w_bits, c.w_asym, percdamp=c.percdamp, batch_size=c.batch_size,
+                                 label="flatquant gptq")
+        for name, codes_scale_zero in packed.items():
             site = model.get_submodule(name)
-            lin = site.inner
-            q = QuantLinear(lin.in_features, lin.out_features, lin.bias is not None, c.w_bits, -1,
-                            c.w_asym).to(lin.weight.device)
-            q.set_codes(codes, scale, zero)
-            if lin.bias is not None:
-                q.bias = nn.Parameter(lin.bias.detach().clone())
-            site.inner = q
+            site.inner = QuantLinear.from_codes(site.inner, *codes_scale_zero, c.w_bits, c.w_asym)
 
     def calibrate(self, lm, data: torch.Tensor, deadline: float | None = None) -> None:
         """Calibrate every block in turn. ``deadline`` (a ``time.time()`` value, for resumable runs
@@ -187,7 +178,7 @@ class FlatQuant(QuantizerMethod):
         ckpt = self._checkpoint_dir(lm, data)
         runner = BlockRunner(model, data.shape[1])
         with torch.no_grad():
-            x = torch.cat([runner.embed(data[j:j + c.batch_size]) for j in range(0, len(data), c.batch_size)])
+            x = runner.embed(data)
         with progress("flatquant calibration", len(model.blocks)) as bar:
             for i, blk in enumerate(model.blocks):
                 t0, c0 = time.perf_counter(), time.process_time()

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field, field_validator
-from splice.blockwise import BlockRunner, check_calibration
+from splice.blockwise import check_calibration
 from splice.errors import ConfigError, DataError, IncompatibleError
 from splice.gptq import rtn, sequential_gptq
 from splice.kinds.quantizer import QuantizerMethod
@@ -234,11 +234,7 @@ class QuaRot(QuantizerMethod):
                 packed = {name: rtn(site.inner.weight.detach(), c.w_bits, c.w_asym, c.w_group_size, c.w_clip)
                           for name, site in model.linear_sites().items()}
             for name, site in model.linear_sites().items():
-                qlin = self._quant_inner(site.inner)
-                qlin.set_codes(*packed[name])
-                if site.inner.bias is not None:
-                    qlin.bias = nn.Parameter(site.inner.bias.detach().clone())
-                site.inner = qlin
+                site.inner = QuantLinear.from_codes(site.inner, *packed[name], c.w_bits, c.w_asym)
         for site in model.linear_sites().values():
             site.a_bits, site.a_asym, site.a_clip = c.a_bits, c.a_asym, c.a_clip_ratio
         for blk in model.blocks:
@@ -250,8 +246,6 @@ class QuaRot(QuantizerMethod):
         """Sequential GPTQ on the rotated weights, as QuaRot's ``gptq_fwrd`` does. Activations and
         the KV cache stay in full precision while the weights are fitted (QuaRot configures its
         activation quantizers afterwards)."""
-        c, model = self.config, lm.model
-        runner = BlockRunner(model, data.shape[1])
-        x = torch.cat([runner.embed(data[i:i + c.batch_size]) for i in range(0, len(data), c.batch_size)])
-        return sequential_gptq(model, x, runner, c.w_bits, c.w_asym, c.w_group_size, c.w_clip, c.percdamp,
+        c = self.config
+        return sequential_gptq(lm.model, data, c.w_bits, c.w_asym, c.w_group_size, c.w_clip, c.percdamp,
                                c.act_order, c.batch_size, label="quarot gptq")
